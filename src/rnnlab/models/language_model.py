@@ -1,0 +1,129 @@
+"""Character- and word-level recurrent language models.
+
+Letters: B batch, T time, V vocabulary, E embedding size, H hidden size, L layers.
+
+    e_t = Embed(x_t)                          (B, T, E)
+    h_t = RNN(e_t, h_{t-1})                   (B, T, H)   any cell, L layers
+    y_t = W_hy · head(dropout(h_t)) + b_y     (B, T, V)   logits of the next token
+
+Trained to predict x_{t+1} from x_{≤t} with cross-entropy (nats per token); bits per character
+are that divided by ln 2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UserError
+from ..nn import FeedForwardHead, Recurrent, canonical_cell_name, init_recurrent
+
+
+@dataclass
+class LanguageModelConfig:
+    cell: str = "lstm"  # rnn | rnn-relu | lstm | lstm-peephole | gru | gru-cho
+    embedding: int = 64  # E; characters need few dimensions, words more (e.g. 256)
+    hidden: int = 512  # H, per layer
+    layers: int = 2  # depth of the stack
+    dropout: float = 0.0  # between layers and before the output layer
+    head: list[int] = field(default_factory=list)  # widths of an optional MLP on each h_t
+    tie_weights: bool = False  # share the embedding and output matrices (needs E == H, no head)
+    forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
+    path: str = "auto"  # auto | explicit | fused (see rnnlab.nn.recurrent)
+
+    def __post_init__(self) -> None:
+        try:
+            self.cell = canonical_cell_name(self.cell)
+        except ValueError as error:
+            raise UserError(f"model.cell: {error}; pick one of rnn, lstm, gru (or a variant).") from None
+        for name in ("embedding", "hidden", "layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"model.{name} must be a positive integer (got {value!r}).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"model.dropout must be in [0, 1) (got {self.dropout!r}).")
+        self.head = [int(w) for w in self.head]
+        if any(w < 1 for w in self.head):
+            raise UserError(f"model.head widths must be positive (got {self.head!r}).")
+        if self.path not in ("auto", "explicit", "fused"):
+            raise UserError(f"model.path must be auto, explicit or fused (got {self.path!r}).")
+        if self.path == "fused" and self.cell in ("lstm-peephole", "gru-cho"):
+            raise UserError(f"model.path fused is not available for {self.cell}; use auto or explicit.")
+        if self.tie_weights and (self.head or self.embedding != self.hidden):
+            raise UserError("model.tie_weights needs model.embedding == model.hidden and no model.head.")
+
+
+class LanguageModel(nn.Module):
+    """Next-token model over a vocabulary of `vocab_size` tokens."""
+
+    def __init__(self, vocab_size: int, config: LanguageModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, config.embedding)
+        self.rnn = Recurrent(config.cell, config.embedding, config.hidden, config.layers,
+                             dropout=config.dropout, path=config.path)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = FeedForwardHead(config.hidden, tuple(config.head), dropout=config.dropout)
+        self.decoder = nn.Linear(self.head.output_size, vocab_size)
+        init_recurrent(self.rnn, forget_bias=config.forget_bias)
+        nn.init.zeros_(self.decoder.bias)
+        if config.tie_weights:
+            self.decoder.weight = self.embedding.weight
+
+    def init_state(self, batch_size: int):
+        """The zero state for `batch_size` streams: (L, B, H), or a tuple of two for LSTMs."""
+        return self.rnn.zero_state(batch_size)
+
+    def forward(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
+        """tokens (B, T) -> logits (B, T, V) and the final state."""
+        x = self.embedding(tokens)  # (B, T, E)
+        h, state = self.rnn(x, state)  # (B, T, H)
+        logits = self.decoder(self.head(self.dropout(h)))  # (B, T, V)
+        return logits, state
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Mean cross-entropy in nats per token; logits (B, T, V), targets (B, T)."""
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+    @torch.inference_mode()
+    def step(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
+        """One step for generation: tokens (B,) -> logits (B, V), state.
+
+        Runs the explicit cells one by one: at batch 1 this is faster than calling a fused kernel
+        per token, whose set-up cost dominates a single step.
+        """
+        if state is None:
+            state = self.init_state(tokens.shape[0])
+        x = self.embedding(tokens)  # (B, E)
+        new_h, new_c = [], []
+        lstm = isinstance(state, tuple)
+        for layer, cell in enumerate(self.rnn.cells):
+            s = (state[0][layer], state[1][layer]) if lstm else state[layer]
+            s = cell(x, s)
+            x = s[0] if lstm else s
+            new_h.append(x)
+            if lstm:
+                new_c.append(s[1])
+        logits = self.decoder(self.head(x))  # (B, V)
+        state = (torch.stack(new_h), torch.stack(new_c)) if lstm else torch.stack(new_h)
+        return logits, state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self) -> float:
+        """Multiply-adds ×2 of one training token (forward + backward ≈ 3× forward)."""
+        H, E, V = self.config.hidden, self.config.embedding, self.vocab_size
+        gates = {"lstm": 4, "lstm-peephole": 4, "gru": 3, "gru-cho": 3}.get(self.config.cell, 1)
+        rec = sum(gates * H * ((E if layer == 0 else H) + H) for layer in range(self.config.layers))
+        return 3 * 2 * (rec + H * V)
+
+
+def initial_loss(vocab_size: int) -> float:
+    """The loss of a uniform prediction, ln V: what a fresh model should start near."""
+    return math.log(vocab_size)

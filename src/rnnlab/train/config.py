@@ -1,0 +1,214 @@
+"""Typed run configuration: dataclass sections, YAML files and `--set section.key=value` overrides.
+
+A run's configuration is resolved once — defaults, then a `--config` file, then command-line flags
+and `--set` overrides, in that order — validated in each section's `__post_init__`, and written as
+`config.yaml` into the run folder and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import UserError
+from ..models.language_model import LanguageModelConfig
+from .optim import OptimConfig, ScheduleConfig
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # a text file, a prepared corpus folder, or a fetched dataset's name
+    level: str = "char"  # char | word (for text files prepared on the fly)
+    encoding: str = "utf-8"  # of the text file
+    seq_len: int = 128  # T: steps of truncated backprop through time per chunk
+    batch_size: int = 32  # B: parallel contiguous streams through the corpus
+
+    def __post_init__(self) -> None:
+        if self.level not in ("char", "word"):
+            raise UserError(f"data.level must be char or word (got {self.level!r}).")
+        for name in ("seq_len", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"data.{name} must be a positive integer (got {value!r}).")
+
+
+@dataclass
+class TrainConfig:
+    steps: int | None = 4000  # total optimizer steps (a resumed run continues up to this)
+    minutes: float | None = None  # wall-clock budget; with both set, whichever ends first
+    seed: int = 1
+    eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
+    eval_tokens: int = 200_000  # at most this many validation tokens per evaluation (0: all)
+    save_every: int = 250  # write the `last` checkpoint every N steps
+    log_every: int = 10  # one train event in metrics.jsonl per N steps (losses averaged)
+    clip_norm: float | None = 5.0  # global L2-norm gradient clipping (None: off)
+    clip_value: float | None = None  # elementwise clipping to [-v, v] before the norm (None: off)
+    overfit: int = 0  # train on the first N batches only: a sanity check that must reach ~0 loss
+    early_stopping: int = 0  # stop after N evaluations without improvement (0: off)
+    max_rollbacks: int = 3  # NaN/exploding loss: roll back and halve the LR at most this often
+    explode_factor: float = 3.0  # a loss above this × the initial loss counts as exploding
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the hardware has it)
+    threads: int = 0  # torch CPU threads (0: all cores)
+    progress: bool = True  # tqdm progress bar on stderr
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.minutes is None:
+            raise UserError("train.steps or train.minutes must be given.")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
+        if self.minutes is not None and not self.minutes > 0:
+            raise UserError(f"train.minutes must be greater than 0 (got {self.minutes!r}).")
+        for name in ("eval_every", "save_every", "overfit", "early_stopping", "max_rollbacks", "threads",
+                     "eval_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise UserError(f"train.{name} must be a non-negative integer (got {value!r}).")
+        if not isinstance(self.log_every, int) or self.log_every < 1:
+            raise UserError(f"train.log_every must be a positive integer (got {self.log_every!r}).")
+        for name in ("clip_norm", "clip_value"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise UserError(f"train.{name} must be greater than 0 or null (got {value!r}).")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise UserError(f"train.precision must be fp32, bf16 or auto (got {self.precision!r}).")
+        if not self.explode_factor > 1:
+            raise UserError(f"train.explode_factor must be greater than 1 (got {self.explode_factor!r}).")
+
+
+@dataclass
+class LMRunConfig:
+    """Everything `rnnlab train lm` needs; saved with every run and checkpoint."""
+
+    task: str = "lm"
+    model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ---- dict <-> dataclass ---------------------------------------------------------------------
+
+
+def to_dict(config) -> dict:
+    """A plain, YAML/JSON-able dict of a config."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values: dict, where: str = ""):
+    """Build dataclass `cls` from a nested dict, with a clear error for unknown keys or types."""
+    if not isinstance(values, dict):
+        raise UserError(f"configuration section {where or cls.__name__} must be a mapping.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise UserError(f"unknown configuration key {_join(where, sorted(unknown)[0])}; "
+                        f"known keys here: {', '.join(sorted(known))}.")
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _coerce(hints[name], value, _join(where, name))
+    return cls(**kwargs)
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _coerce(hint, value, where: str):
+    """Check and convert one value to its annotated type (int, float, str, bool, lists, Optional)."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(options[0], value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, list | tuple):
+            raise UserError(f"{where} must be a list (got {value!r}).")
+        return [_coerce(item, v, where) for v in value]
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "yes", "1", "on"):
+                return True
+            if str(value).lower() in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where} must be of type {hint.__name__} (got {value!r}).") from None
+    return value
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Apply `section.key=value` strings (values parsed as YAML scalars) to a nested dict."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects section.key=value (got {item!r}).")
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = values
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise UserError(f"--set {key}: there is no configuration section {part!r}.")
+            node = node[part]
+        if parts[-1] not in node:
+            raise UserError(f"--set {key}: unknown configuration key; known keys here: "
+                            f"{', '.join(sorted(node))}.")
+        node[parts[-1]] = value
+    return values
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursively merge `update` into a copy of `base`."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML configuration file into a dict, with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist.")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"config file {path} is not valid YAML ({first}).") from None
+    if not isinstance(values, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections (model:, data:, ...).")
+    return values
+
+
+def save_yaml(config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
