@@ -1,0 +1,147 @@
+"""TBPTT token streams: layout, shift, contiguity, wrap, resume, ranks, evaluation order."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.data.streams import StreamBatcher, iter_eval
+from rnnlab.errors import UserError
+
+N = 1003  # not a multiple of anything used below, so the dropped remainder is exercised
+TOKENS = (np.arange(N) % 251).astype(np.uint8)  # distinct enough to recognise positions
+
+
+def streams(tokens: np.ndarray, num_streams: int) -> np.ndarray:
+    """The reference layout: num_streams contiguous rows of equal length."""
+    length = len(tokens) // num_streams
+    return tokens[: num_streams * length].reshape(num_streams, length).astype(np.int64)
+
+
+def test_shapes_dtype_and_shift_by_one():
+    batcher = StreamBatcher(TOKENS, batch_size=4, seq_len=10)
+    x, y, reset = batcher.next_batch()
+    assert x.shape == y.shape == (4, 10) and x.dtype == y.dtype == torch.long
+    assert reset is True
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    rows = streams(TOKENS, 4)
+    assert torch.equal(x, torch.from_numpy(rows[:, :10]))
+    assert torch.equal(y, torch.from_numpy(rows[:, 1:11]))
+    assert x.is_contiguous() and y.is_contiguous()  # so that y.view(-1) works
+
+
+def test_streams_are_contiguous_across_batches():
+    batcher = StreamBatcher(TOKENS, batch_size=3, seq_len=7)
+    batches = [batcher.next_batch() for _ in range(batcher.chunks_per_epoch)]
+    for (_, y, _), (next_x, _, reset) in zip(batches, batches[1:]):
+        assert torch.equal(next_x[:, 0], y[:, -1])  # the last target is the next batch's first input
+        assert not reset  # so the hidden state is carried over
+    joined = torch.cat([x for x, _, _ in batches], dim=1)  # (B, chunks * T)
+    assert torch.equal(joined, torch.from_numpy(streams(TOKENS, 3)[:, : joined.shape[1]]))
+
+
+def test_wrap_resets_and_counts_epochs():
+    batcher = StreamBatcher(TOKENS, batch_size=4, seq_len=10)
+    length = N // 4  # 250 tokens per stream
+    assert batcher.stream_length == length
+    assert batcher.chunks_per_epoch == (length - 1) // 10 == 24
+    first_x, _, _ = batcher.next_batch()
+    for _ in range(batcher.chunks_per_epoch - 1):
+        _, _, reset = batcher.next_batch()
+        assert not reset
+    assert batcher.epoch == 1 and batcher.position == 0
+    x, _, reset = batcher.next_batch()
+    assert reset and torch.equal(x, first_x)
+    assert batcher.chunk_index == 1
+
+
+def test_exact_fit_uses_the_last_window():
+    # L = 21, T = 10: windows [0, 11) and [10, 21) both fit exactly.
+    batcher = StreamBatcher(np.arange(42), batch_size=2, seq_len=10)
+    assert batcher.chunks_per_epoch == 2
+    batcher.next_batch()
+    _, y, _ = batcher.next_batch()
+    assert y[0, -1].item() == 20 and batcher.epoch == 1
+
+
+def test_state_dict_round_trip_continues_identically():
+    batcher = StreamBatcher(TOKENS, batch_size=4, seq_len=9)
+    for _ in range(30):  # past one wrap
+        batcher.next_batch()
+    state = json.loads(json.dumps(batcher.state_dict()))  # JSON-able
+    expected = [batcher.next_batch() for _ in range(40)]
+    resumed = StreamBatcher(TOKENS, batch_size=4, seq_len=9)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == state["epoch"] == 1
+    for x, y, reset in expected:
+        rx, ry, rreset = resumed.next_batch()
+        assert torch.equal(x, rx) and torch.equal(y, ry) and reset == rreset
+    assert resumed.state_dict() == batcher.state_dict()
+
+
+def test_load_state_dict_rejects_other_sizes():
+    state = StreamBatcher(TOKENS, batch_size=4, seq_len=9).state_dict()
+    with pytest.raises(UserError, match="same --data, --batch-size and --seq-len"):
+        StreamBatcher(TOKENS, batch_size=4, seq_len=8).load_state_dict(state)
+    with pytest.raises(UserError, match="same --data"):
+        StreamBatcher(TOKENS[:-1], batch_size=4, seq_len=9).load_state_dict(state)
+    with pytest.raises(UserError, match="does not fit"):
+        StreamBatcher(TOKENS, batch_size=4, seq_len=9).load_state_dict({**state, "position": 5})
+
+
+def test_ranks_read_disjoint_streams_that_together_equal_one_process():
+    batch_size, world_size, seq_len = 2, 3, 5
+    single = StreamBatcher(TOKENS, batch_size=batch_size * world_size, seq_len=seq_len)
+    ranks = [
+        StreamBatcher(TOKENS, batch_size, seq_len, rank=r, world_size=world_size) for r in range(world_size)
+    ]
+    assert all(r.chunks_per_epoch == single.chunks_per_epoch for r in ranks)
+    for _ in range(single.chunks_per_epoch + 2):
+        x, y, reset = single.next_batch()
+        parts = [r.next_batch() for r in ranks]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+        assert all(p[2] == reset for p in parts)
+    starts = [set(r.rows[:, 0].tolist()) for r in ranks]
+    assert not (starts[0] & starts[1]) and not (starts[1] & starts[2])
+    with pytest.raises(UserError, match="rank must be between 0 and 2"):
+        StreamBatcher(TOKENS, batch_size, seq_len, rank=3, world_size=world_size)
+
+
+def test_too_short_for_one_batch():
+    with pytest.raises(UserError) as error:
+        StreamBatcher(np.arange(100), batch_size=10, seq_len=10)
+    assert str(error.value) == (
+        "The training text has 100 tokens, too few for one batch of 10 streams × 11 tokens; "
+        "use a smaller --batch-size or --seq-len, or more text."
+    )
+    with pytest.raises(UserError, match="--batch-size must be a positive whole number"):
+        StreamBatcher(TOKENS, batch_size=0, seq_len=10)
+
+
+def test_reads_from_memmap(tmp_path):
+    path = tmp_path / "train.bin"
+    TOKENS.tofile(path)
+    mapped = np.memmap(path, dtype=np.uint8, mode="r")
+    x, y, _ = StreamBatcher(mapped, batch_size=4, seq_len=10).next_batch()
+    expected, _, _ = StreamBatcher(TOKENS, batch_size=4, seq_len=10).next_batch()
+    assert torch.equal(x, expected) and x.dtype == torch.long
+
+
+@pytest.mark.parametrize("seq_len", [7, 10, 249])
+def test_iter_eval_targets_every_token_once_in_order(seq_len):
+    chunks = list(iter_eval(TOKENS, batch_size=4, seq_len=seq_len))
+    rows = streams(TOKENS, 4)  # (4, 250)
+    assert all(x.shape == y.shape and x.shape[1] <= seq_len for x, y in chunks)
+    assert torch.equal(torch.cat([y for _, y in chunks], dim=1), torch.from_numpy(rows[:, 1:]))
+    assert torch.equal(torch.cat([x for x, _ in chunks], dim=1), torch.from_numpy(rows[:, :-1]))
+    assert len(chunks) == -(-(250 - 1) // seq_len)
+    assert list(iter_eval(TOKENS, 4, seq_len))[0][0].equal(chunks[0][0])  # deterministic
+
+
+def test_iter_eval_uses_fewer_streams_for_a_short_split():
+    chunks = list(iter_eval(np.arange(9), batch_size=64, seq_len=3))
+    assert chunks[0][0].shape[0] == 4  # 9 tokens: at most 4 streams of 2 tokens
+    with pytest.raises(UserError, match="The validation text has 1 tokens"):
+        list(iter_eval(np.arange(1), batch_size=4, seq_len=3))
