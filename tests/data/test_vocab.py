@@ -108,7 +108,8 @@ def test_unknown_error_names_the_characters():
     with pytest.raises(UserError) as error:
         vocab.encode("aЖb€Ж", what="prime")
     assert str(error.value) == (
-        "The prime contains characters not in the vocabulary: 'Ж', '€'. Use --unknown skip or --unknown replace."
+        "The prime contains characters not in the vocabulary: 'Ж', '€'. "
+        "Use --unknown skip or --unknown replace."
     )
 
 
