@@ -117,6 +117,7 @@ def test_utf8_byte_order_mark_is_dropped(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes(b"\xef\xbb\xbf" + ("hello world " * 10).encode())
     assert read_all(prepare_corpus(path, tmp_path / "p", progress=False))[1] == "hello world " * 10
+    assert "".join(iter_text_chunks(path, chunk_size=1)) == "hello world " * 10
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, capsys):

@@ -135,7 +135,8 @@ def iter_text_chunks(
     first_bytes = b""
     with path.open("rb") as file:
         while True:
-            data = file.read(chunk_size)
+            # The first read takes at least 4 bytes so that a byte-order mark is seen whole.
+            data = file.read(chunk_size if offset else max(chunk_size, 4))
             final = not data
             if offset == 0 and not final:
                 first_bytes = data[:4]
@@ -416,6 +417,9 @@ def prepare_corpus(
             json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         _publish(staging, out_dir)
+    except BaseException:
+        bar.leave = False  # erase the half-filled bar so the error message stands alone
+        raise
     finally:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
