@@ -18,7 +18,7 @@ Use it with `rnnlab.reference.Solver`:
     ids = vocab.encode("hello")[None]                 # (1, 5)
     for _ in range(200):
         solver.step(ids[:, :-1], ids[:, 1:])          # read "hell", predict "ello"
-    vocab.decode(model.sample(vocab.encode("h"), length=4, temperature=0))   # 'hello'
+    vocab.decode(model.sample(vocab.encode("h"), length=5, temperature=0))   # "hello"
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ The four gates of the lecture and their local gradients:
     add        q = a + b          ∂q/∂a = 1,  ∂q/∂b = 1           "distributes" the gradient
     multiply   q = a · b          ∂q/∂a = b,  ∂q/∂b = a           "swaps" the inputs
     max        q = max(a, b)      1 for the larger input, 0 for the other   "routes" the gradient
-    sigmoid    q = σ(a)           ∂q/∂a = σ(a)(1 - σ(a))
+    sigmoid    q = σ(a)           ∂q/∂a = σ(a)(1 - σ(a))          (`sigmoid_gate` in rnnlab.reference)
 
 Example (the lecture's f = (x + y) · z at x = -2, y = 5, z = -4):
 
@@ -34,7 +34,7 @@ class Node:
     """One value of the graph: an input variable or the output of a gate.
 
     Attributes:
-        name: label used in the printed steps.
+        name: label used in the printed steps; a gate's default label is its expression, e.g. '(x + y)'.
         value: the forward value.
         gate: 'input', 'add', 'multiply', 'max' or 'sigmoid'.
         inputs: the nodes this gate read.
