@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--split", default="0.9,0.05,0.05", help="train,val,test fractions by position")
     prep.add_argument("--min-count", type=_positive_int, default=1, help="word level: drop rarer words")
     prep.add_argument("--max-size", type=_positive_int, help="word level: keep the N most frequent words")
+    prep.add_argument("--max-vocab", type=_positive_int, default=1_000_000,
+                      help="refuse a vocabulary larger than this (default 1,000,000)")
     fetch = data_sub.add_parser("fetch", help="download and convert a named dataset")
     fetch.add_argument("name", help="dataset name: shakespeare")
 
@@ -205,7 +207,8 @@ def cmd_data(args) -> int:
         raise UserError(f"--split expects three fractions like 0.9,0.05,0.05 (got {args.split!r}).") from None
     out = args.out or cache_dir_for(args.file, args.level, args.encoding)
     folder = prepare_corpus(args.file, out, level=args.level, encoding=args.encoding, split=split,
-                            min_count=args.min_count, max_size=args.max_size)
+                            min_count=args.min_count, max_size=args.max_size,
+                            max_vocab=args.max_vocab)
     corpus = TokenCorpus.open(folder)
     sizes = ", ".join(f"{s} {corpus.num_tokens(s):,}" for s in ("train", "val", "test"))
     print(f"prepared {folder}: {len(corpus.vocab):,} {args.level} tokens in the vocabulary; {sizes}")

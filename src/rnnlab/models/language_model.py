@@ -88,7 +88,9 @@ class LanguageModel(nn.Module):
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         """Mean cross-entropy in nats per token; logits (B, T, V), targets (B, T)."""
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        if logits.dtype in (torch.bfloat16, torch.float16):
+            logits = logits.float()  # the softmax of a low-precision autocast output, in fp32
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     @torch.inference_mode()
     def step(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:

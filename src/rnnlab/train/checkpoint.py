@@ -123,15 +123,16 @@ def load_checkpoint(run: Path, which: str = "last", task: str | None = None) -> 
     model (a captioner's checkpoint is refused where a language model is expected).
     """
     path = checkpoint_path(run, which)
+    for name in ("checkpoint.json", "model.safetensors", "state.safetensors"):
+        if not (path / name).is_file():
+            raise UserError(f"the checkpoint in {path} is incomplete ({name} is missing); use another "
+                            "checkpoint or retrain.")
     try:
         document = json.loads((path / "checkpoint.json").read_text(encoding="utf-8"))
-        if document.get("format") != FORMAT:
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise ValueError("not an rnnlab checkpoint")
         model_state = load_file(str(path / "model.safetensors"))
         state_tensors = load_file(str(path / "state.safetensors"))
-    except FileNotFoundError as error:
-        raise UserError(f"the checkpoint in {path} is incomplete ({Path(error.filename).name} is missing); "
-                        "use another checkpoint or retrain.") from None
     except Exception as error:  # noqa: BLE001 - any parse failure means a damaged file
         detail = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise UserError(f"the checkpoint in {path} is damaged or not an rnnlab checkpoint ({detail}); "
