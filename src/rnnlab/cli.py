@@ -13,6 +13,7 @@ A user's mistake ends with one line, `error: ...`, and exit status 2; never a tr
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="draw a run's loss curves into RUN/curves.png")
     plot.add_argument("run", help="run folder")
     plot.add_argument("--out", help="PNG path (default RUN/curves.png)")
+
+    # Other subcommands live beside the library code they call; each module's
+    # `add_parsers(sub)` registers its parsers with `set_defaults(func=handler)`.
+    for module in EXTENSIONS:
+        importlib.import_module(module, __package__).add_parsers(sub)
     return parser
 
 
@@ -244,6 +250,9 @@ def cmd_plot(args) -> int:
     return 0
 
 
+#: modules (relative to rnnlab) that add subcommands; see build_parser
+EXTENSIONS: list[str] = []
+
 COMMANDS = {"train": cmd_train, "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot}
 
 
@@ -251,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "func", None) or COMMANDS[args.command]
+        return handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
