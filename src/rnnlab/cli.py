@@ -147,10 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", help="run folder")
     plot.add_argument("--out", help="PNG path (default RUN/curves.png)")
 
-    # Other subcommands live beside the library code they call; each module's
-    # `add_parsers(sub)` registers its parsers with `set_defaults(func=handler)`.
-    for module in EXTENSIONS:
-        importlib.import_module(module, __package__).add_parsers(sub)
+    # Other subcommands live beside the library code they call. Each module listed in EXTENSIONS
+    # may define `add_parsers(sub)` (top-level commands) and `add_train_parsers(train_sub)`
+    # (`rnnlab train TASK`); every parser sets its handler with `set_defaults(func=handler)`.
+    for name in EXTENSIONS:
+        module = importlib.import_module(name, __package__)
+        if hasattr(module, "add_parsers"):
+            module.add_parsers(sub)
+        if hasattr(module, "add_train_parsers"):
+            module.add_train_parsers(train_sub)
     return parser
 
 

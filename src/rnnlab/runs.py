@@ -76,9 +76,27 @@ def beam_text(model: LanguageModel, vocab: Vocabulary, prime: str, length: int, 
     return vocab.decode(ids + list(best_tokens))
 
 
+#: `rnnlab eval RUN` for tasks other than "lm": task -> function(run, data, which=..., **options) -> dict
+#: returning {"run", "step", "checkpoint", <split>: {metric: value}}; task modules register here.
+EVALUATORS: dict = {}
+
+
+def run_task(run: str | Path) -> str:
+    """The task ("lm", "classify", ...) of a run folder, from its last checkpoint's document."""
+    return load_checkpoint(Path(run), "last").document.get("task", "lm")
+
+
 def eval_run(run: str | Path, file: str | Path | None = None, *, encoding: str = "utf-8",
              unknown: str = "error", which: str = "best", batch_size: int = 16, seq_len: int = 256) -> dict:
-    """Loss, bits per token and perplexity of a text (or of the run's val/test splits)."""
+    """Loss, bits per token and perplexity of a text (or of the run's val/test splits).
+
+    Runs of other tasks are handed to the evaluator their task module registered in EVALUATORS.
+    """
+    task = run_task(run)
+    if task != "lm":
+        if task not in EVALUATORS:
+            raise UserError(f"{run} is a {task!r} run, which `rnnlab eval` cannot evaluate yet.")
+        return EVALUATORS[task](run, file, which=which)
     model, vocab, document = load_lm(run, which)
     results = {"run": str(run), "step": document["step"], "checkpoint": which}
     if file is None:
@@ -101,6 +119,13 @@ def eval_run(run: str | Path, file: str | Path | None = None, *, encoding: str =
 def format_eval(results: dict) -> str:
     """A small table of `eval_run`'s results."""
     rows = [(k, v) for k, v in results.items() if isinstance(v, dict)]
+    if any("bpc" not in r for _, r in rows):  # another task's metrics: one generic row each
+        lines = [f"run {results['run']} (step {results['step']}, {results['checkpoint']} checkpoint)"]
+        for name, r in rows:
+            shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
+                              if not isinstance(v, dict | list))
+            lines.append(f"{name:<8} {shown}")
+        return "\n".join(lines)
     lines = [f"run {results['run']} (step {results['step']}, {results['checkpoint']} checkpoint)",
              f"{'text':<8} {'tokens':>10} {'loss':>8} {'bits/tok':>9} {'perplexity':>11}"]
     for name, r in rows:
