@@ -53,7 +53,8 @@ class TrainConfig:
     max_rollbacks: int = 3  # NaN/exploding loss: roll back and halve the LR at most this often
     explode_factor: float = 3.0  # a loss above this × the initial loss counts as exploding
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the hardware has it)
-    threads: int = 0  # torch CPU threads (0: all cores)
+    threads: int = 0  # torch CPU threads per process (0: the cores, shared among local ranks)
+    device: str = "auto"  # auto | cpu | cuda (auto: this rank's GPU if there is one)
     progress: bool = True  # tqdm progress bar on stderr
 
     def __post_init__(self) -> None:

@@ -36,7 +36,7 @@ from ..data.streams import StreamBatcher
 from ..data.vocab import Vocabulary
 from ..errors import UserError
 from ..models.language_model import LanguageModel, initial_loss
-from ..nn import detach_state
+from ..nn import detach_state, map_state
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
@@ -46,6 +46,7 @@ from .checkpoint import (
     split_optimizer_state,
 )
 from .config import LMRunConfig, from_dict, merge, save_yaml, to_dict
+from .distributed import Distributed, default_threads, init_distributed, pick_device, shutdown
 from .metrics import MetricsLog, lm_metrics
 from .optim import Schedule, clip_gradients, make_optimizer
 
@@ -55,9 +56,9 @@ def say(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def bf16_supported() -> bool:
+def bf16_supported(device: torch.device | None = None) -> bool:
     """Whether this machine runs bf16 matmuls natively (AMX/AVX-512-BF16 on CPUs; Ampere+ GPUs)."""
-    if torch.cuda.is_available():
+    if device is not None and device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -65,15 +66,17 @@ def bf16_supported() -> bool:
         return False
 
 
-def use_bf16(precision: str) -> bool:
-    if precision == "bf16" and not bf16_supported():
+def use_bf16(precision: str, device: torch.device | None = None) -> bool:
+    """Whether to train under bf16 autocast: asked for (or "auto") and supported by the hardware."""
+    if precision == "bf16" and not bf16_supported(device):
         say("warning: this machine has no native bf16 support; training in fp32 instead.")
         return False
-    return precision == "bf16" or (precision == "auto" and bf16_supported())
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
 
 
-def autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
+def autocast(enabled: bool, device_type: str = "cpu"):
+    """bf16 autocast: matmuls and the fused RNN kernels in bf16, the softmax loss in fp32."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if enabled else nullcontext()
 
 
 def state_to_tensors(state) -> dict[str, torch.Tensor]:
@@ -107,7 +110,8 @@ def evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_l
         raise UserError("the evaluation text has fewer than 2 tokens; there is nothing to predict.")
     B = max(1, min(batch_size, (n - 1) // seq_len))
     L = (n - 1) // B
-    data = torch.from_numpy(np.asarray(tokens[: B * L + 1]).astype(np.int64))
+    device = next(model.parameters()).device
+    data = torch.from_numpy(np.asarray(tokens[: B * L + 1]).astype(np.int64)).to(device)
     x_all = data[: B * L].view(B, L)  # (B, L)
     y_all = data[1 : B * L + 1].view(B, L)
     was_training = model.training
@@ -115,7 +119,7 @@ def evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_l
     total, count, state = 0.0, 0, None
     for start in range(0, L, seq_len):
         x, y = x_all[:, start : start + seq_len], y_all[:, start : start + seq_len]
-        with autocast(bf16):
+        with autocast(bf16, device.type):
             logits, state = model(x, state)
         total += float(model.loss(logits, y)) * y.numel()
         count += y.numel()
@@ -166,17 +170,41 @@ def resolve_resume_config(out: Path, values: dict) -> dict:
 
 def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, force: bool = False,
              data_root: str | Path | None = None) -> dict:
-    """Train a language model into the run folder `out`; return a summary of the run."""
+    """Train a language model into the run folder `out`; return a summary of the run.
+
+    Under `torchrun` every rank calls this; see `rnnlab.train.distributed`.
+    """
     out = Path(out)
-    _prepare_run_folder(out, resume, force)
+    device = pick_device(config.train.device)
+    ddp = init_distributed(device)
+    try:
+        return _train_lm(config, out, resume, force, data_root, device, ddp)
+    finally:
+        shutdown(ddp)
+
+
+def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_root, device: torch.device,
+              ddp: Distributed) -> dict:
     tc, dc = config.train, config.data
-    torch.set_num_threads(tc.threads or torch.get_num_threads())
-    bf16 = use_bf16(tc.precision)
+    if ddp.is_main:
+        _prepare_run_folder(out, resume, force)
+    torch.set_num_threads(tc.threads or default_threads())
+    bf16 = use_bf16(tc.precision, device)
+    if dc.batch_size % ddp.world_size:
+        raise UserError(f"data.batch_size {dc.batch_size} must be a multiple of the number of processes "
+                        f"({ddp.world_size}): it is the global batch, split evenly among them.")
+    local_batch = dc.batch_size // ddp.world_size
 
     # Data: resolved (and prepared once, if a text file) before anything is written or deleted.
     if not dc.path:
         raise UserError("no training data: pass --data FILE|DIR|NAME.")
-    corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=data_root)
+    # Rank 0 prepares a text file once; the other ranks then find it in the cache.
+    if ddp.is_main:
+        corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=data_root)
+    ddp.barrier()
+    if not ddp.is_main:
+        corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=data_root,
+                                    progress=False)
     corpus = TokenCorpus.open(corpus_dir)
     vocab: Vocabulary = corpus.vocab
     train_tokens = corpus.split("train")
@@ -185,10 +213,18 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
         # N batches of B streams × (T + 1) tokens: the loop cycles through them and must memorise them.
         train_tokens = train_tokens[: dc.batch_size * (tc.overfit * dc.seq_len + 1)]
         val_tokens = train_tokens
-    batcher = StreamBatcher(train_tokens, dc.batch_size, dc.seq_len)
+    # B streams over the corpus; this rank reads its own B/N of them.
+    batcher = StreamBatcher(train_tokens, local_batch, dc.seq_len, ddp.rank, ddp.world_size)
 
-    torch.manual_seed(tc.seed)
-    model = LanguageModel(len(vocab), config.model)
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank
+    model = LanguageModel(len(vocab), config.model).to(device)
+    if ddp.enabled:
+        torch.manual_seed(tc.seed + ddp.rank)  # but different dropout masks
+    net = model
+    if ddp.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(model.parameters(), config.optim)
     schedule = Schedule(config.schedule)
 
@@ -198,12 +234,13 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
         _check_resume_config(ckpt.document["config"], config)
         if ckpt.document["vocab"] != vocab.to_dict():
             raise UserError("cannot resume: the data's vocabulary differs from the checkpoint's.")
-    elif out.exists():
-        shutil.rmtree(out)  # --force, checked above; only now that data and model are known good
-    out.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, out / "config.yaml")
-    vocab.save(out / "vocab.json")
-    log = MetricsLog(out / "metrics.jsonl")
+    if ddp.is_main:
+        if not resume and out.exists():
+            shutil.rmtree(out)  # --force, checked above; only now that data and model are known good
+        out.mkdir(parents=True, exist_ok=True)
+        save_yaml(config, out / "config.yaml")
+        vocab.save(out / "vocab.json")
+    log = MetricsLog(out / "metrics.jsonl") if ddp.is_main else None
 
     # Mutable run state, everything a checkpoint must hold to resume exactly.
     run = {
@@ -214,15 +251,23 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
     state = None
 
     def snapshot(pointers=("last",), metrics=None) -> None:
-        optim_tensors, optim_rest = split_optimizer_state(optimizer.state_dict())
-        document = {
-            "task": "lm", "step": run["step"], "config": to_dict(config), "vocab": vocab.to_dict(),
-            "corpus": str(corpus_dir), "metrics": metrics or {},
-            "train_state": {**run, "batcher": batcher.state_dict(), "schedule": schedule.state_dict(),
-                            "optimizer": optim_rest},
-        }
-        tensors = {**optim_tensors, **rng_tensors(), **state_to_tensors(state)}
-        save_checkpoint(out, document, model.state_dict(), tensors, pointers)
+        """Write a checkpoint (a collective: every rank contributes its streams' state and RNG)."""
+        tensors = {}
+        if state is not None:  # the global (layers, B, H) state: all ranks' streams in order
+            tensors.update(state_to_tensors(map_state(lambda s: ddp.gather(s, 1), state)))
+        rngs = ddp.gather(torch.get_rng_state().unsqueeze(0), 0)  # (N, bytes)
+        if ddp.is_main:
+            optim_tensors, optim_rest = split_optimizer_state(optimizer.state_dict())
+            document = {
+                "task": "lm", "step": run["step"], "config": to_dict(config), "vocab": vocab.to_dict(),
+                "corpus": str(corpus_dir), "metrics": metrics or {}, "world_size": ddp.world_size,
+                "train_state": {**run, "schedule": schedule.state_dict(), "optimizer": optim_rest,
+                                "batcher": {"position": batcher.position, "epoch": batcher.epoch}},
+            }
+            tensors.update(optim_tensors)
+            tensors.update(rng_tensors())
+            tensors.update({f"rng.rank{r}": rngs[r] for r in range(ddp.world_size)})
+            save_checkpoint(out, document, model.state_dict(), tensors, pointers)
         run["last_save_step"] = run["step"]
 
     def restore(checkpoint) -> None:
@@ -231,33 +276,48 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
         saved = checkpoint.document["train_state"]
         optimizer.load_state_dict(join_optimizer_state(checkpoint.state_tensors, saved["optimizer"]))
         schedule.load_state_dict(saved["schedule"])
-        batcher.load_state_dict(saved["batcher"])
-        restore_rng(checkpoint.state_tensors)
+        batcher.load_state_dict({key: saved["batcher"][key] for key in ("position", "epoch")})
+        same_world = checkpoint.document.get("world_size", 1) == ddp.world_size
+        rank_rng = checkpoint.state_tensors.get(f"rng.rank{ddp.rank}")
+        if same_world and rank_rng is not None:
+            torch.set_rng_state(rank_rng)
+        else:  # another number of ranks: the same streams and states, different dropout masks
+            restore_rng(checkpoint.state_tensors)
+            if ddp.enabled:
+                torch.manual_seed(tc.seed + ddp.rank + 7919 * checkpoint.step)
+        rows = slice(ddp.rank * local_batch, (ddp.rank + 1) * local_batch)
         state = state_from_tensors(checkpoint.state_tensors)
+        if state is not None:  # this rank's streams of the global state
+            state = map_state(lambda s: s[:, rows].to(device), state)
         for key in run:
             run[key] = saved[key]
 
     if ckpt is not None:
         restore(ckpt)
-        log.truncate_after(run["step"])
-        say(f"resuming {out} at step {run['step']}")
+        if ddp.is_main:
+            log.truncate_after(run["step"])
+            say(f"resuming {out} at step {run['step']}")
 
     def rollback(reason: str) -> None:
         run_rollbacks, scale = run["rollbacks"] + 1, run["lr_scale"] * 0.5
         if run_rollbacks > tc.max_rollbacks:
             raise UserError(f"training diverged ({reason}) and {tc.max_rollbacks} rollbacks with a halved "
                             "learning rate did not help; lower --lr or tighten train.clip_norm.")
-        last = load_checkpoint(out, "last", task="lm")
-        restore(last)
+        ddp.barrier()
+        restore(load_checkpoint(out, "last", task="lm"))
         run["rollbacks"], run["lr_scale"] = run_rollbacks, scale
-        log.truncate_after(run["step"])
-        say(f"warning: {reason}; rolled back to step {run['step']} and lowered the learning rate to "
-            f"{config.optim.lr * scale:.3g} (rollback {run_rollbacks} of {tc.max_rollbacks}).")
+        if ddp.is_main:
+            log.truncate_after(run["step"])
+            say(f"warning: {reason}; rolled back to step {run['step']} and lowered the learning rate to "
+                f"{config.optim.lr * scale:.3g} (rollback {run_rollbacks} of {tc.max_rollbacks}).")
 
     def evaluate(max_tokens: int) -> dict:
-        val_loss = evaluate_lm(model, val_tokens, dc.batch_size, dc.seq_len, max_tokens, bf16)
+        """Validation loss on rank 0, shared with every rank so their decisions agree."""
+        val_loss = 0.0
+        if ddp.is_main:
+            val_loss = evaluate_lm(model, val_tokens, dc.batch_size, dc.seq_len, max_tokens, bf16)
+        val_loss = ddp.broadcast(val_loss)
         event = {"step": run["step"], "split": "val", **lm_metrics(val_loss), "time": round(clock(), 3)}
-        log.write(event)
         run["last_eval_step"] = run["step"]
         schedule.observe(val_loss)
         improved = val_loss < run["best_val"] - 1e-6
@@ -265,8 +325,10 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
             run["best_val"], run["evals_without_improvement"] = val_loss, 0
         else:
             run["evals_without_improvement"] += 1
-        say(f"step {run['step']}: val loss {val_loss:.4f}, {event['bpc']:.4f} bits/token"
-            + (" (best)" if improved else ""))
+        if ddp.is_main:
+            log.write(event)
+            say(f"step {run['step']}: val loss {val_loss:.4f}, {event['bpc']:.4f} bits/token"
+                + (" (best)" if improved else ""))
         return {"event": event, "improved": improved}
 
     ln_v = initial_loss(len(vocab))
@@ -276,11 +338,11 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
 
     def progress() -> float:
         parts = [run["step"] / tc.steps if tc.steps else 0.0, clock() / budget_s if budget_s else 0.0]
-        return max(parts)
+        return ddp.broadcast(max(parts)) if budget_s else max(parts)  # time differs between ranks
 
     if run["step"] == 0 and run["last_save_step"] < 0:
         snapshot()  # a step-0 checkpoint: the first rollback target
-    bar = tqdm(total=tc.steps, initial=run["step"], disable=not tc.progress, unit="step",
+    bar = tqdm(total=tc.steps, initial=run["step"], disable=not (tc.progress and ddp.is_main), unit="step",
                dynamic_ncols=True, file=sys.stderr, desc=f"train {out.name}")
     tokens_per_step = dc.batch_size * dc.seq_len
     stop_reason = "done"
@@ -289,7 +351,7 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
         while True:
             if tc.steps and run["step"] >= tc.steps:
                 break
-            if budget_s and clock() >= budget_s:
+            if budget_s and ddp.broadcast(float(clock() >= budget_s)):
                 stop_reason = "time budget reached"
                 break
             # lr
@@ -311,20 +373,23 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
             # forward / backward
             tick = time.perf_counter()
             x, y, reset = batcher.next_batch()
+            if device.type == "cuda":
+                x = x.pin_memory().to(device, non_blocking=True)
+                y = y.pin_memory().to(device, non_blocking=True)
             if reset:
                 state = None  # a stream wrapped to the start of the corpus: forget the old text
             model.train()
-            with autocast(bf16):
-                logits, new_state = model(x, state)
+            with autocast(bf16, device.type):
+                logits, new_state = net(x, state)
             loss = model.loss(logits, y)
-            loss_value = loss.item()
-            if step == 0 and run["rollbacks"] == 0:
+            loss_value = ddp.mean(loss.item())  # the global batch's loss, the same on every rank
+            if step == 0 and run["rollbacks"] == 0 and ddp.is_main:
                 _sanity_check(loss_value, ln_v, len(vocab))
             if not math.isfinite(loss_value) or loss_value > tc.explode_factor * ln_v:
                 rollback(f"loss {loss_value:.4g} at step {step}")
                 continue
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under DDP, gradients arrive averaged over all ranks
             # clip
             grad_norm = clip_gradients(model.parameters(), tc.clip_norm, tc.clip_value)
             if not math.isfinite(grad_norm):
@@ -344,9 +409,10 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
             if run["step"] % tc.log_every == 0:
                 mean_loss = run["acc_loss"] / run["acc_steps"]
                 tokens_per_s = run["acc_tokens"] / max(run["acc_time"], 1e-9)
-                log.write({"step": run["step"], "split": "train", **lm_metrics(mean_loss),
-                           "lr": lr, "grad_norm": grad_norm, "tokens_per_s": round(tokens_per_s, 1),
-                           "time": round(clock(), 3)})
+                if ddp.is_main:
+                    log.write({"step": run["step"], "split": "train", **lm_metrics(mean_loss),
+                               "lr": lr, "grad_norm": grad_norm, "tokens_per_s": round(tokens_per_s, 1),
+                               "time": round(clock(), 3)})
                 bar.set_postfix(loss=f"{mean_loss:.3f}", bpc=f"{mean_loss / math.log(2):.3f}",
                                 tok_s=f"{tokens_per_s:,.0f}", refresh=False)
                 run.update(acc_loss=0.0, acc_steps=0, acc_tokens=0, acc_time=0.0)
@@ -361,14 +427,15 @@ def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, forc
         snapshot(("last", "best") if result["improved"] else ("last",), last_val)
     elif run["last_save_step"] != run["step"]:
         snapshot(("last",), last_val)
-    if stop_reason != "done":
+    if stop_reason != "done" and ddp.is_main:
         say(f"stopped at step {run['step']}: {stop_reason}.")
-    try:
-        from ..viz.curves import plot_run
+    if ddp.is_main:
+        try:
+            from ..viz.curves import plot_run
 
-        plot_run(out)
-    except Exception as error:  # noqa: BLE001 - a missing plot must not fail a finished run
-        say(f"warning: could not draw the loss curves ({error}).")
+            plot_run(out)
+        except Exception as error:  # noqa: BLE001 - a missing plot must not fail a finished run
+            say(f"warning: could not draw the loss curves ({error}).")
     return {"step": run["step"], "val_loss": last_val["loss"], "val_bpc": last_val["bpc"],
             "best_val_loss": run["best_val"], "elapsed": run["elapsed"], "stop": stop_reason,
             "out": str(out)}
