@@ -256,7 +256,7 @@ def cmd_plot(args) -> int:
 
 
 #: modules (relative to rnnlab) that add subcommands; see build_parser
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = [".images_cli"]
 
 COMMANDS = {"train": cmd_train, "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot}
 

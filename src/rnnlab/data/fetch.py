@@ -182,6 +182,11 @@ def fetch(name: str, data_root: str | Path | None = None, progress: bool = True)
     Cached: when the folder already holds a valid prepared corpus it is returned at once.
     `data_root` defaults to ``$RNNLAB_DATA`` or ``./data``.
     """
+    # Fashion-MNIST (IDX files from the Debian package, cached as arrays) is handled by the image module.
+    if name == "fashion-mnist":
+        from rnnlab.data.images import fetch_fashion_mnist
+
+        return fetch_fashion_mnist(resolve_data_root(data_root) / name, resolve_data_root(data_root), progress)
     if name not in DATASETS:
         known = ", ".join(sorted(DATASETS))
         raise UserError(f"Unknown dataset {name!r}; the datasets that can be fetched are: {known}.")

@@ -1,0 +1,332 @@
+"""Command-line entry points of the image side (listed in `rnnlab.cli.EXTENSIONS`).
+
+    rnnlab train image --data fashion-mnist --out RUN --model knn|linear|mlp|cnn|rnn [options]
+    rnnlab summary RUN|CONFIG|MODEL              layer output shapes and parameter counts
+    rnnlab ensemble RUN [RUN ...] [--snapshots]  average the members' class probabilities
+    rnnlab search SPACE.yaml --data D --out DIR  random search (coarse, then fine), in parallel
+
+`rnnlab eval RUN` of an image run goes to `evaluate_run` (registered in `rnnlab.runs.EVALUATORS`), and
+`rnnlab data fetch fashion-mnist` to `rnnlab.data.images.fetch_fashion_mnist`. Each handler calls one
+library function and prints its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+# ---- rnnlab train image ------------------------------------------------------------------------
+
+TRAIN_EPILOG = """Every setting is also --set section.key=value (sections model, data, optim, schedule, train;
+model has one sub-section per family, e.g. --set model.cnn.channels=[32,64,128]). examples:
+  rnnlab data fetch fashion-mnist
+  rnnlab train image --data fashion-mnist --out runs/knn --model knn
+  rnnlab train image --data fashion-mnist --out runs/cnn --model cnn --minutes 10
+  rnnlab train image --data fashion-mnist --out runs/gru --model rnn --cell gru --hidden 128
+  rnnlab train image --data fashion-mnist --out runs/head --model cnn --encoder runs/cnn --freeze all
+"""
+
+
+def add_train_parsers(train_sub) -> None:
+    p = train_sub.add_parser(
+        "image",
+        help="image classifier: knn, linear, mlp, cnn or row-by-row rnn",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", help="fashion-mnist, or a folder of MNIST-format IDX files")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, confusion.png)")
+    p.add_argument("--model", help="knn | linear | mlp | cnn | rnn (default cnn)")
+    budget = p.add_argument_group("length of the run (whichever ends first)")
+    budget.add_argument("--epochs", type=_float, help="passes over the training images")
+    budget.add_argument("--steps", type=_positive_int, help="optimizer steps")
+    budget.add_argument("--minutes", type=_float, help="wall-clock budget; the LR schedule ends with it")
+    p.add_argument("--batch-size", type=_positive_int, help="B")
+    p.add_argument("--lr", type=_float, help="peak learning rate")
+    p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw | lbfgs")
+    p.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
+    p.add_argument("--weight-decay", type=_float, help="L2 penalty in the optimizer")
+    p.add_argument("--features", help="pixels | hog | histogram | hog+histogram (knn, linear, mlp)")
+    p.add_argument("--pca", type=_non_negative_int, help="keep N principal components (knn, linear, mlp)")
+    p.add_argument(
+        "--augment",
+        choices=("none", "flip", "shift", "both"),
+        help="training augmentation: horizontal flips, shifts of up to 2 pixels, or both",
+    )
+    m = p.add_argument_group("model options (for the chosen --model)")
+    m.add_argument("--k", type=_non_negative_int, help="knn: neighbours (0: choose on validation)")
+    m.add_argument("--distance", choices=("l1", "l2"), help="knn: distance")
+    m.add_argument("--loss", choices=("softmax", "svm"), help="linear: loss")
+    m.add_argument("--reg", type=_float, help="linear: regularisation strength λ")
+    m.add_argument("--regularizer", choices=("l2", "l1", "elastic"), help="linear: R(W)")
+    m.add_argument("--hidden", help="mlp: widths such as 512,256; rnn: hidden size; cnn: head width")
+    m.add_argument("--activation", help="mlp: relu | leaky-relu | elu | tanh | sigmoid | maxout")
+    m.add_argument("--dropout", type=_float, help="mlp, cnn, rnn: dropout")
+    m.add_argument("--channels", help="cnn: channels of each block, such as 32,64")
+    m.add_argument("--cell", help="rnn: rnn | rnn-relu | lstm | lstm-peephole | gru | gru-cho")
+    m.add_argument("--layers", type=_positive_int, help="rnn: stacked layers")
+    m.add_argument("--bidirectional", action="store_true", default=None, help="rnn: read the rows both ways")
+    m.add_argument("--encoder", help="cnn: start from a trained encoder (a cnn run or encoder folder)")
+    m.add_argument("--freeze", help="cnn with --encoder: all | none | block numbers like 0,1")
+    m.add_argument("--finetune-lr", type=_float, help="cnn with --encoder: LR fraction for unfrozen blocks")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps (0: every epoch)")
+    p.add_argument(
+        "--overfit",
+        type=_positive_int,
+        metavar="N",
+        help="sanity check: train on N images only (the loss must go to about 0)",
+    )
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="bf16 autocast where supported")
+    p.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any setting (repeatable)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--force", action="store_true", help="delete an existing --out and start over")
+    p.set_defaults(func=cmd_train_image)
+
+
+def _train_values(args) -> tuple[dict, str | None]:
+    """The config file and the flags as a nested dict (model-specific flags go to that model's section)."""
+    from .train.config import load_yaml, merge
+
+    values = load_yaml(args.config) if args.config else {}
+    name = args.model or (values.get("model") or {}).get("name")
+    from .train.image_loop import _override_value
+
+    name = name or _override_value(args.set, "model.name")
+    if args.resume and name is None:
+        name = None  # the saved run decides
+    elif name is None:
+        name = "cnn"
+    flags = {
+        ("data", "path"): args.data,
+        ("data", "batch_size"): args.batch_size,
+        ("data", "features"): args.features,
+        ("data", "pca"): args.pca,
+        ("optim", "lr"): args.lr,
+        ("optim", "name"): args.optimizer,
+        ("optim", "weight_decay"): args.weight_decay,
+        ("schedule", "name"): args.schedule,
+        ("train", "epochs"): args.epochs,
+        ("train", "steps"): args.steps,
+        ("train", "minutes"): args.minutes,
+        ("train", "seed"): args.seed,
+        ("train", "eval_every"): args.eval_every,
+        ("train", "overfit"): args.overfit,
+        ("train", "precision"): args.precision,
+        ("train", "threads"): args.threads,
+    }
+    model_flags = {
+        "k": args.k,
+        "distance": args.distance,
+        "loss": args.loss,
+        "reg": args.reg,
+        "regularizer": args.regularizer,
+        "activation": args.activation,
+        "dropout": args.dropout,
+        "channels": args.channels,
+        "cell": args.cell,
+        "layers": args.layers,
+        "bidirectional": args.bidirectional,
+        "encoder": args.encoder,
+        "freeze": args.freeze,
+        "finetune_lr": args.finetune_lr,
+    }
+    if args.hidden is not None:
+        model_flags["hidden"] = args.hidden
+    if args.augment is not None:
+        values = merge(
+            values,
+            {
+                "data": {
+                    "flip": args.augment in ("flip", "both"),
+                    "translate": 2 if args.augment in ("shift", "both") else 0,
+                }
+            },
+        )
+    for (section, key), value in flags.items():
+        if value is not None:
+            values = merge(values, {section: {key: value}})
+    if any(v is not None for v in model_flags.values()):
+        family = name
+        if family is None:
+            raise UserError("model options need --model (or use --set model.NAME.key=value).")
+        for key, value in model_flags.items():
+            if value is not None:
+                values = merge(values, {"model": {family: {key: value}}})
+    # A budget given on the command line replaces the defaults' (e.g. --minutes alone: no epoch limit).
+    budget = {k: getattr(args, k) for k in ("epochs", "steps", "minutes")}
+    if any(v is not None for v in budget.values()):
+        values = merge(values, {"train": {k: v for k, v in budget.items()}})
+    if args.no_progress:
+        values = merge(values, {"train": {"progress": False}})
+    return values, args.model
+
+
+def cmd_train_image(args) -> int:
+    from .train.image_loop import image_config, resolve_resume_config, train_image
+
+    values, model = _train_values(args)
+    if args.resume:
+        config = resolve_resume_config(Path(args.out), values, args.set)
+    else:
+        config = image_config(values, args.set, model=model)
+    summary = train_image(config, args.out, resume=args.resume, force=args.force)
+    val = summary["val_accuracy"]
+    val_text = f"validation accuracy {100 * val:.2f}%, " if isinstance(val, float) and val == val else ""
+    print(
+        f"trained {config.model.name} for {summary['step']} steps into {summary['out']}: {val_text}"
+        f"test accuracy {100 * summary['test_accuracy']:.2f}%"
+    )
+    return 0
+
+
+# ---- eval hook ---------------------------------------------------------------------------------
+
+
+def _evaluate_image_run(run, data=None, which: str = "best", **options) -> dict:
+    from .train.image_loop import evaluate_run
+
+    return evaluate_run(run, data, which=which, **options)
+
+
+def _register() -> None:
+    from .runs import EVALUATORS
+
+    EVALUATORS.setdefault("image", _evaluate_image_run)
+
+
+_register()
+
+
+# ---- summary, ensemble, search -----------------------------------------------------------------
+
+
+def add_parsers(sub) -> None:
+    s = sub.add_parser("summary", help="every layer's output shape and parameter count of a model")
+    s.add_argument(
+        "target", help="a run folder, a YAML config file, or a model name (knn, linear, mlp, cnn, rnn)"
+    )
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override settings of a config or model name",
+    )
+    s.add_argument(
+        "--image-shape", default="1,28,28", help="C,H,W for a config or model name (default 1,28,28)"
+    )
+    s.add_argument("--classes", type=_positive_int, default=10, help="K for a config or model name")
+    s.set_defaults(func=cmd_summary)
+
+    e = sub.add_parser("ensemble", help="average the class probabilities of trained image runs")
+    e.add_argument("runs", nargs="+", help="image run folders (their best checkpoints)")
+    e.add_argument("--snapshots", action="store_true", help="also average each run's RUN/snapshots/*")
+    e.add_argument("--data", help="evaluate on this dataset's test set (default: the runs' own)")
+    e.add_argument("--split", choices=("val", "test"), default="test")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.set_defaults(func=cmd_ensemble)
+
+    r = sub.add_parser(
+        "search", help="random hyperparameter search (coarse stage, then fine) over image runs"
+    )
+    r.add_argument("space", help="YAML file: base config, the ranges to sample, the stages (see --help)")
+    r.add_argument("--data", help="dataset for every trial (or base.data.path in the file)")
+    r.add_argument("--out", required=True, help="search folder: trials/, results.csv, search.png")
+    r.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=0,
+        help="trials run in parallel processes (0: as many as CPU cores)",
+    )
+    r.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    r.add_argument(
+        "--resume", action="store_true", help="continue a search in --out (finished trials are kept)"
+    )
+    r.add_argument("--force", action="store_true", help="delete an existing --out and start over")
+    r.set_defaults(func=cmd_search)
+
+
+def cmd_summary(args) -> int:
+    from .train.image_loop import format_summary, summarize
+
+    print(
+        format_summary(
+            summarize(args.target, overrides=args.set, image_shape=args.image_shape, num_classes=args.classes)
+        )
+    )
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from .train.image_loop import ensemble_runs, format_ensemble
+
+    result = ensemble_runs(args.runs, data=args.data, snapshots=args.snapshots, split=args.split)
+    print(json.dumps(result, indent=1) if args.json else format_ensemble(result))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .search import run_search
+
+    result = run_search(
+        args.space,
+        args.out,
+        data=args.data,
+        workers=args.workers,
+        seed=args.seed,
+        resume=args.resume,
+        force=args.force,
+    )
+    best = result["best"]
+    if best is None:
+        print(f"search in {args.out}: no trial finished; see {result['csv']}")
+        return 0
+    values = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items()
+    )
+    print(
+        f"search in {args.out}: {result['done']} trials; best validation accuracy "
+        f"{100 * best['val_accuracy']:.2f}% with {values}\nresults: {result['csv']}  plot: {result['plot']}"
+    )
+    return 0
