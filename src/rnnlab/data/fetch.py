@@ -187,6 +187,12 @@ def fetch(name: str, data_root: str | Path | None = None, progress: bool = True)
         from rnnlab.data.images import fetch_fashion_mnist
 
         return fetch_fashion_mnist(resolve_data_root(data_root) / name, resolve_data_root(data_root), progress)
+    # The sequence-task datasets (polarity, ptb-pos-sample, bible-es-en, dates) are fetched and
+    # converted by their own module; imported here so that this module knows nothing of their formats.
+    from rnnlab.data.text_tasks import TEXT_DATASETS, fetch_text_dataset
+
+    if name in TEXT_DATASETS:
+        return fetch_text_dataset(name, data_root, progress)
     if name not in DATASETS:
         known = ", ".join(sorted(DATASETS))
         raise UserError(f"Unknown dataset {name!r}; the datasets that can be fetched are: {known}.")

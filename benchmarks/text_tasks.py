@@ -1,0 +1,295 @@
+"""Quality of the sequence tasks on real data, each next to its baseline, within a CPU budget.
+
+    python benchmarks/text_tasks.py [--only classify,tag,dates,bible] [--threads 1] [--scale 1.0]
+
+* classify  polarity sentence snippets (3,200 / 400 / 400): BiLSTM with max pooling and with attention
+            pooling, the bag-of-words logistic regression of the same split, and their ensemble
+            (averaged probabilities);
+* tag       ptb-pos-sample (800 / 100 / 100 sentences): BiLSTM tagger with and without character
+            features, against the most-frequent-tag baseline; accuracy on all and on unknown words;
+* dates     40,000 generated dates -> ISO: exact match on held-out days in the trained formats and on
+            two formats never trained on, greedy against beam search (5);
+* bible     Spanish -> English verses, a subset (lower-cased, verses of at most 30 words on both sides,
+            word level): attention against no attention, BLEU greedy and beam (5).
+
+Each training runs at most `minutes × scale` minutes on `--threads` threads (default 1: the CPU is
+shared). Data is fetched/made first. Prints tables; writes benchmarks/results/text_tasks-<part>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from rnnlab.data.fetch import fetch
+from rnnlab.data.paths import data_root
+from rnnlab.data.text_tasks import make_dates_dataset, read_pairs, write_pairs
+from rnnlab.train.config import from_dict, merge, to_dict
+from rnnlab.train.sequence_tasks import TASKS, evaluate_run, load_task_run
+from rnnlab.train.supervised import train_supervised
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = Path(__file__).resolve().parent / "results" / "runs"
+
+
+def train(name: str, task: str, values: dict, minutes: float, threads: int) -> tuple[Path, float]:
+    """Train one run from `values` into results/runs/NAME within `minutes`; return (folder, seconds)."""
+    task_cls, config_cls = TASKS[task]
+    values = merge(values, {"train": {"minutes": minutes, "threads": threads, "progress": False}})
+    config = from_dict(config_cls, merge(to_dict(config_cls()), values))
+    out = RUNS / name
+    start = time.perf_counter()
+    train_supervised(task_cls(config), out, force=True)
+    return out, time.perf_counter() - start
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    cells = [[f"{c:.4f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    out = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    return "\n".join(out + [line(r) for r in cells])
+
+
+def bench_classify(args) -> dict:
+    fetch("polarity")
+    common = {"data": {"path": "polarity"}, "train": {"steps": 2000, "eval_every": 100, "early_stopping": 6}}
+    runs, results = {}, {}
+    for pooling in ("max", "attention"):
+        values = merge(common, {"model": {"pooling": pooling}})
+        runs[pooling], seconds = train(
+            f"classify-{pooling}", "classify", values, 4 * args.scale, args.threads
+        )
+        results[pooling] = {**evaluate_run(runs[pooling]), "train_seconds": seconds}
+    baseline = results["max"]["baseline"]
+    # Ensemble: the two networks and the bag-of-words model, probabilities averaged.
+    task, model, _ = load_task_run(runs["max"])
+    task.load_data(saved=task.state())
+    from rnnlab.models.classifier import BagOfWordsClassifier
+
+    index = {label: i for i, label in enumerate(task.labels)}
+    bow = BagOfWordsClassifier().fit(
+        [task.vocab.split(t) for t, _ in task.raw["train"]],
+        [index[label] for _, label in task.raw["train"]],
+        len(task.labels),
+        val=(
+            [task.vocab.split(t) for t, _ in task.raw["val"]],
+            [index[label] for _, label in task.raw["val"]],
+        ),
+    )
+    ensemble = {}
+    for split in ("val", "test"):
+        examples = task.splits[split]
+        probs = bow.predict_proba([task.vocab.split(e[2]) for e in examples])
+        for pooling in runs:
+            t, m, _ = load_task_run(runs[pooling])
+            probs = probs + t.probabilities(m, examples)[0]
+        gold = torch.tensor([e[1] for e in examples])
+        ensemble[split] = float((probs.argmax(1) == gold).float().mean())
+    results["ensemble"] = ensemble
+    rows = [
+        [
+            "bag-of-words LR (1-2 grams)",
+            baseline["val"]["accuracy"],
+            baseline["test"]["accuracy"],
+            baseline["test"]["macro_f1"],
+            "-",
+        ]
+    ]
+    for pooling in runs:
+        r = results[pooling]
+        rows.append(
+            [
+                f"BiLSTM, {pooling} pooling",
+                r["val"]["accuracy"],
+                r["test"]["accuracy"],
+                r["test"]["macro_f1"],
+                f"{r['train_seconds'] / 60:.1f}",
+            ]
+        )
+    rows.append(["ensemble (both BiLSTMs + BoW)", ensemble["val"], ensemble["test"], "-", "-"])
+    print(
+        table(
+            "polarity sentence snippets (3,200 train / 400 val / 400 test)",
+            ["model", "val acc", "test acc", "test macro-F1", "train min"],
+            rows,
+        )
+    )
+    print(
+        "confusion (test, max pooling; rows truth, columns predicted, labels "
+        f"{results['max']['labels']}): {results['max']['test']['confusion']}"
+    )
+    return results
+
+
+def bench_tag(args) -> dict:
+    fetch("ptb-pos-sample")
+    results = {}
+    for label, char in (("chars", True), ("words-only", False)):
+        values = {
+            "data": {"path": "ptb-pos-sample"},
+            "model": {"char_features": char},
+            "train": {"steps": 2500, "eval_every": 100, "early_stopping": 8},
+        }
+        run, seconds = train(f"tag-{label}", "tag", values, 6 * args.scale, args.threads)
+        results[label] = {**evaluate_run(run), "train_seconds": seconds}
+    baseline = results["chars"]["baseline"]
+    rows = [
+        [
+            "most frequent tag",
+            baseline["val"]["accuracy"],
+            baseline["test"]["accuracy"],
+            baseline["test"]["unknown_accuracy"],
+            "-",
+        ]
+    ]
+    for label, r in results.items():
+        rows.append(
+            [
+                f"BiLSTM tagger, {label}",
+                r["val"]["accuracy"],
+                r["test"]["accuracy"],
+                r["test"]["unknown_accuracy"],
+                f"{r['train_seconds'] / 60:.1f}",
+            ]
+        )
+    test = results["chars"]["test"]
+    print(
+        table(
+            f"ptb-pos-sample (800 / 100 / 100 sentences; test: {test['tokens']} tokens, "
+            f"{test['unknown_tokens']} unknown)",
+            ["model", "val acc", "test acc", "test unknown-word acc", "train min"],
+            rows,
+        )
+    )
+    return results
+
+
+def bench_dates(args) -> dict:
+    make_dates_dataset()
+    values = {"data": {"path": "dates"}, "train": {"steps": 6000, "eval_every": 500, "eval_limit": 1000}}
+    run, seconds = train("dates", "seq2seq", values, 12 * args.scale, args.threads)
+    results = {**evaluate_run(run, beam=5, length_penalty=0.0), "train_seconds": seconds}
+    rows = []
+    for split, label in (
+        ("val", "val (held-out days)"),
+        ("test", "test (held-out days, trained formats)"),
+        ("heldout", "two formats never trained on"),
+    ):
+        r = results[split]
+        rows.append([label, r["examples"], r["exact_match"], r["beam5_exact_match"]])
+    print(
+        table(
+            f"dates -> ISO, BiGRU encoder + additive attention ({seconds / 60:.1f} min, "
+            f"step {results['step']})",
+            ["split", "examples", "greedy exact", "beam-5 exact"],
+            rows,
+        )
+    )
+    return results
+
+
+def bible_subset(max_words: int = 30) -> Path:
+    """data/bible-es-en-short: the verses of at most `max_words` words on both sides."""
+    source = fetch("bible-es-en")
+    folder = data_root() / f"bible-es-en-short{max_words}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val", "test"):
+        pairs = [
+            (s, t)
+            for s, t in read_pairs(source / f"{split}.tsv")
+            if len(s.split()) <= max_words and len(t.split()) <= max_words
+        ]
+        write_pairs(folder / f"{split}.tsv", pairs)
+    return folder
+
+
+def bench_bible(args) -> dict:
+    folder = bible_subset()
+    results = {}
+    for attention in ("additive", "none"):
+        values = {
+            "data": {
+                "path": str(folder),
+                "source_level": "word",
+                "target_level": "word",
+                "lowercase": True,
+                "min_count": 2,
+                "max_source_vocab": 12000,
+                "max_target_vocab": 8000,
+                "max_source_length": 40,
+                "max_target_length": 40,
+                "batch_size": 64,
+            },
+            "model": {"attention": attention, "embedding": 192, "hidden": 192, "dropout": 0.2},
+            "train": {"steps": 20000, "eval_every": 500, "eval_limit": 300},
+        }
+        run, seconds = train(f"bible-{attention}", "seq2seq", values, 12 * args.scale, args.threads)
+        results[attention] = {**evaluate_run(run, beam=5, length_penalty=0.6), "train_seconds": seconds}
+    rows = []
+    for attention, r in results.items():
+        rows.append(
+            [
+                attention,
+                r["step"],
+                f"{r['train_seconds'] / 60:.1f}",
+                r["val"]["bleu4"],
+                r["test"]["bleu4"],
+                r["test"]["beam5_bleu4"],
+            ]
+        )
+    counts = {s: len(read_pairs(folder / f"{s}.tsv")) for s in ("train", "val", "test")}
+    print(
+        table(
+            f"Bible es->en, verses of ≤ 30 words ({counts['train']:,} train / {counts['test']:,} test), "
+            "lower-cased words",
+            [
+                "attention",
+                "steps",
+                "train min",
+                "val BLEU (greedy)",
+                "test BLEU (greedy)",
+                "test BLEU (beam 5)",
+            ],
+            rows,
+        )
+    )
+    return results
+
+
+BENCHES = {"classify": bench_classify, "tag": bench_tag, "dates": bench_dates, "bible": bench_bible}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per training")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every time budget")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "processor": platform.processor() or platform.machine(),
+    }
+    for name in args.only.split(","):
+        if name not in BENCHES:
+            print(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}", file=sys.stderr)
+            return 2
+        results = BENCHES[name](args)
+        path = RESULTS / f"text_tasks-{name}.json"
+        path.write_text(json.dumps({"machine": machine, "results": results}, indent=1, default=str))
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

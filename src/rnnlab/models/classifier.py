@@ -1,0 +1,211 @@
+"""Many-to-one: a text in, one label out (sentiment, topic, ...).
+
+Letters: B batch, T time (tokens), E embedding size, H hidden size, K = H × directions, C classes.
+
+    e_t = Embed(x_t)                              (B, T, E)
+    h_t = RNN(e_t, h_{t-1})                       (B, T, K)   (bi)directional, any cell, L layers
+    z   = pool(h_1 .. h_T)                        (B, K)      over the valid steps only
+    y   = W_out · dropout(z) + b                  (B, C)      logits; softmax -> class probabilities
+
+Pooling (`pooling=`):
+    last       the final states: forward at the sequence's own last token, backward at its first
+    mean       average of h_t over the valid steps
+    max        elementwise maximum over the valid steps
+    attention  Σ_t α_t h_t with α = softmax_t(v · tanh(W h_t + u)): a learned query u asks which
+               tokens matter; α can be shown per token (`rnnlab predict`)
+
+Padding never leaks into z: the recurrent layer keeps the state through padded steps, and every
+pooling masks them, so a sentence gets the same prediction alone and in a padded batch.
+
+Also here: `BagOfWordsClassifier`, the baseline the notes ask for beside every neural model —
+logistic regression on unigram+bigram presence features, fitted on the same split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UserError
+from ..nn import Recurrent, canonical_cell_name, init_recurrent, lengths_to_mask
+from ..nn.attention import AttentionPooling
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass
+class ClassifierConfig:
+    cell: str = "lstm"  # rnn | rnn-relu | lstm | lstm-peephole | gru | gru-cho
+    embedding: int = 128  # E
+    hidden: int = 128  # H per direction
+    layers: int = 1
+    bidirectional: bool = True  # read the text both ways
+    dropout: float = 0.5  # on the embeddings, between layers and on the pooled vector
+    pooling: str = "max"  # last | mean | max | attention
+    attention_size: int = 64  # A, for attention pooling
+    path: str = "auto"  # auto | explicit | fused (see rnnlab.nn.recurrent)
+
+    def __post_init__(self) -> None:
+        try:
+            self.cell = canonical_cell_name(self.cell)
+        except ValueError as error:
+            raise UserError(f"model.cell: {error}; pick one of rnn, lstm, gru (or a variant).") from None
+        for name in ("embedding", "hidden", "layers", "attention_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"model.{name} must be a positive integer (got {value!r}).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"model.dropout must be in [0, 1) (got {self.dropout!r}).")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"model.pooling must be one of {', '.join(POOLINGS)} (got {self.pooling!r}).")
+        if self.path not in ("auto", "explicit", "fused"):
+            raise UserError(f"model.path must be auto, explicit or fused (got {self.path!r}).")
+
+
+def final_hidden(state, num_directions: int) -> Tensor:
+    """The top layer's final hidden state(s), directions concatenated: (K, B, H) -> (B, H·dirs)."""
+    h = state[0] if isinstance(state, tuple) else state  # (layers·dirs, B, H)
+    return torch.cat(list(h[-num_directions:]), dim=1)  # (B, H·dirs)
+
+
+def pool_sequence(outputs: Tensor, mask: Tensor, how: str) -> Tensor:
+    """Mean or max of outputs (B, T, K) over the steps where mask (B, T) is True -> (B, K)."""
+    valid = mask.unsqueeze(2)  # (B, T, 1)
+    if how == "mean":
+        return (outputs * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+    if how == "max":
+        return outputs.masked_fill(~valid, -math.inf).amax(dim=1)
+    raise ValueError(how)
+
+
+class SequenceClassifier(nn.Module):
+    """Token ids (B, T) with lengths (B,) -> class logits (B, C); id 0 is padding."""
+
+    def __init__(self, vocab_size: int, num_classes: int, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, config.embedding, padding_idx=0)
+        self.rnn = Recurrent(
+            config.cell,
+            config.embedding,
+            config.hidden,
+            config.layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout,
+            path=config.path,
+        )
+        size = self.rnn.output_size
+        self.pool = AttentionPooling(size, config.attention_size) if config.pooling == "attention" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = nn.Linear(size, num_classes)
+        init_recurrent(self.rnn)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Return logits (B, C) and, for attention pooling, the weights (B, T) (else None)."""
+        mask = lengths_to_mask(lengths, tokens.shape[1])  # (B, T)
+        embedded = self.dropout(self.embedding(tokens))  # (B, T, E)
+        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, K)
+        weights = None
+        match self.config.pooling:
+            case "last":
+                pooled = final_hidden(state, self.rnn.num_directions)  # (B, K)
+            case "attention":
+                pooled, weights = self.pool(outputs, mask)  # (B, K), (B, T)
+            case how:
+                pooled = pool_sequence(outputs, mask, how)  # (B, K)
+        return self.out(self.dropout(pooled)), weights
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(logits, labels)
+
+
+# ----- the bag-of-words baseline -----------------------------------------------------------------
+
+
+class BagOfWordsClassifier:
+    """Multinomial logistic regression on the presence of words and word pairs (unigrams + bigrams).
+
+    Features are binary (a word counts once per text), as in Pang & Lee's and Wang & Manning's
+    baselines. The L2 strength is picked on the validation split from a small grid; the fit is
+    full-batch L-BFGS on the convex loss, so it is deterministic.
+    """
+
+    def __init__(self, ngrams: int = 2, min_count: int = 1) -> None:
+        self.ngrams = ngrams
+        self.min_count = min_count
+        self.features: dict[tuple[str, ...], int] = {}
+        self.weight: Tensor | None = None
+        self.l2 = 0.0
+
+    def _grams(self, tokens: list[str]) -> set[tuple[str, ...]]:
+        return {
+            tuple(tokens[i : i + n]) for n in range(1, self.ngrams + 1) for i in range(len(tokens) - n + 1)
+        }
+
+    def _matrix(self, texts: list[list[str]]) -> Tensor:
+        rows, cols = [], []
+        for row, tokens in enumerate(texts):
+            for gram in self._grams(tokens):
+                col = self.features.get(gram)
+                if col is not None:
+                    rows.append(row)
+                    cols.append(col)
+        bias = len(self.features)  # the last column is the bias feature, 1 in every row
+        rows += list(range(len(texts)))
+        cols += [bias] * len(texts)
+        index = torch.tensor([rows, cols], dtype=torch.long)
+        # Sparse: a few dozen of the tens of thousands of n-grams occur in each text.
+        X = torch.sparse_coo_tensor(
+            index, torch.ones(len(rows)), (len(texts), bias + 1), check_invariants=False
+        )  # (N, F+1)
+        return X.coalesce()
+
+    def fit(
+        self,
+        texts: list[list[str]],
+        labels: list[int],
+        num_classes: int,
+        val: tuple[list[list[str]], list[int]] | None = None,
+        grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3),
+    ) -> BagOfWordsClassifier:
+        counts = Counter(gram for tokens in texts for gram in self._grams(tokens))
+        kept = sorted(gram for gram, n in counts.items() if n >= self.min_count)
+        self.features = {gram: i for i, gram in enumerate(kept)}
+        X, y = self._matrix(texts), torch.tensor(labels)
+        X_val = self._matrix(val[0]) if val is not None else None
+        best = None
+        for l2 in grid if val is not None else (grid[len(grid) // 2],):
+            weight = self._fit_l2(X, y, num_classes, l2)
+            if val is None:
+                best = (0.0, l2, weight)
+                break
+            scores = torch.sparse.mm(X_val, weight)  # (N_val, C)
+            accuracy = float(scores.argmax(1).eq(torch.tensor(val[1])).float().mean())
+            if best is None or accuracy > best[0]:
+                best = (accuracy, l2, weight)
+        _, self.l2, self.weight = best
+        return self
+
+    @staticmethod
+    def _fit_l2(X: Tensor, y: Tensor, num_classes: int, l2: float) -> Tensor:
+        weight = torch.zeros(X.shape[1], num_classes, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weight], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure():
+            optimizer.zero_grad()
+            loss = F.cross_entropy(torch.sparse.mm(X, weight), y) + l2 * (weight[:-1] ** 2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        return weight.detach()
+
+    def predict_proba(self, texts: list[list[str]]) -> Tensor:
+        if self.weight is None:
+            raise RuntimeError("fit the baseline first")
+        return torch.sparse.mm(self._matrix(texts), self.weight).softmax(dim=1)  # (N, C)

@@ -1,0 +1,312 @@
+"""Command line of the sequence tasks (listed in `rnnlab.cli.EXTENSIONS`); each handler calls one function.
+
+rnnlab train classify --data FILE|DIR|NAME --out RUN [--text-column C --label-column C] ...
+rnnlab train tag      --data FILE|DIR|NAME --out RUN [--format slash|conll] ...
+rnnlab train seq2seq  --data FILE|DIR|NAME --out RUN [--attention additive|dot|general|none] ...
+rnnlab predict RUN "text" ...                 label, probabilities, most attended tokens (or tags)
+rnnlab translate RUN "text" [--beam 5] [--attention out.png]
+rnnlab data make dates [--seed S] [--train N]
+rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .cli import _float, _non_negative_int, _positive_int
+from .errors import UserError
+from .runs import EVALUATORS
+
+# flag -> (section, key) of the run configuration, per task (flags shared by all three first)
+COMMON_FLAGS = {
+    "data": ("data", "path"),
+    "encoding": ("data", "encoding"),
+    "batch_size": ("data", "batch_size"),
+    "max_length": ("data", "max_length"),
+    "bad_rows": ("data", "bad_rows"),
+    "too_long": ("data", "too_long"),
+    "cell": ("model", "cell"),
+    "hidden": ("model", "hidden"),
+    "embedding": ("model", "embedding"),
+    "dropout": ("model", "dropout"),
+    "steps": ("train", "steps"),
+    "minutes": ("train", "minutes"),
+    "seed": ("train", "seed"),
+    "eval_every": ("train", "eval_every"),
+    "save_every": ("train", "save_every"),
+    "overfit": ("train", "overfit"),
+    "threads": ("train", "threads"),
+    "clip": ("train", "clip_norm"),
+    "lr": ("optim", "lr"),
+    "optimizer": ("optim", "name"),
+    "schedule": ("schedule", "name"),
+}
+TASK_FLAGS = {
+    "classify": {
+        "text_column": ("data", "text_column"),
+        "label_column": ("data", "label_column"),
+        "format": ("data", "format"),
+        "level": ("data", "level"),
+        "layers": ("model", "layers"),
+        "pooling": ("model", "pooling"),
+        "lowercase": ("data", "lowercase"),
+    },
+    "tag": {"format": ("data", "format"), "layers": ("model", "layers"), "lowercase": ("data", "lowercase")},
+    "seq2seq": {
+        "attention": ("model", "attention"),
+        "teacher_forcing": ("model", "teacher_forcing"),
+        "source_level": ("data", "source_level"),
+        "target_level": ("data", "target_level"),
+        "layers": ("model", "encoder_layers"),
+        "limit": ("data", "limit"),
+        "lowercase": ("data", "lowercase"),
+    },
+}
+
+
+def _common_train_flags(parser) -> None:
+    parser.add_argument("--data", help="data file, folder with train/val/test files, or dataset name")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, curves.png)")
+    parser.add_argument("--encoding", help="text encoding of the data files (default utf-8)")
+    parser.add_argument("--cell", help="rnn | rnn-relu | lstm | lstm-peephole | gru | gru-cho")
+    parser.add_argument("--hidden", type=_positive_int, help="hidden units per layer and direction")
+    parser.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
+    parser.add_argument("--embedding", type=_positive_int, help="embedding size")
+    parser.add_argument("--dropout", type=_float, help="dropout probability")
+    parser.add_argument("--batch-size", type=_positive_int, help="examples per batch")
+    parser.add_argument("--max-length", type=_non_negative_int, help="longest input in tokens (0: no limit)")
+    parser.add_argument(
+        "--too-long",
+        choices=("truncate", "error"),
+        help="over-long inputs: truncate with a warning (default) or refuse",
+    )
+    parser.add_argument(
+        "--bad-rows",
+        choices=("error", "skip"),
+        help="malformed rows (wrong field count, missing label, empty text): error or skip",
+    )
+    parser.add_argument("--lowercase", action="store_const", const=True, help="lower-case the text")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
+    budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
+    parser.add_argument("--lr", type=_float, help="peak learning rate")
+    parser.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
+    parser.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
+    parser.add_argument("--clip", type=_float, help="global gradient-norm clipping threshold")
+    parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps")
+    parser.add_argument("--save-every", type=_non_negative_int, help="checkpoint every N steps")
+    parser.add_argument(
+        "--overfit",
+        type=_positive_int,
+        metavar="N",
+        help="sanity check: train and validate on the first N training examples only",
+    )
+    parser.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any setting (repeatable)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    parser.add_argument("--force", action="store_true", help="delete an existing --out and start over")
+
+
+def add_train_parsers(train_sub) -> None:
+    epilog = (
+        "Any setting can be given as --set section.key=value; sections: model, data, optim, schedule, train."
+    )
+    classify = train_sub.add_parser(
+        "classify", help="many-to-one text classification (e.g. sentiment)", epilog=epilog
+    )
+    _common_train_flags(classify)
+    classify.add_argument("--text-column", help="name of the text column/field (default text)")
+    classify.add_argument("--label-column", help="name of the label column/field (default label)")
+    classify.add_argument(
+        "--format", choices=("auto", "csv", "tsv", "jsonl"), help="data format (default auto)"
+    )
+    classify.add_argument("--level", choices=("word", "char"), help="token level (default word)")
+    classify.add_argument("--pooling", choices=("last", "mean", "max", "attention"), help="default max")
+    classify.set_defaults(func=cmd_train_task, task_name="classify")
+
+    tag = train_sub.add_parser(
+        "tag", help="many-to-many tagging, one tag per word (e.g. part of speech)", epilog=epilog
+    )
+    _common_train_flags(tag)
+    tag.add_argument("--format", choices=("auto", "slash", "conll"), help="word/TAG lines or CoNLL columns")
+    tag.add_argument("--no-char-features", action="store_true", help="word embeddings only")
+    tag.set_defaults(func=cmd_train_task, task_name="tag")
+
+    seq = train_sub.add_parser(
+        "seq2seq", help="encoder-decoder with attention (translation, dates)", epilog=epilog
+    )
+    _common_train_flags(seq)
+    seq.add_argument(
+        "--attention",
+        choices=("additive", "dot", "general", "scaled-dot", "none"),
+        help="attention score (default additive)",
+    )
+    seq.add_argument(
+        "--teacher-forcing", type=_float, help="probability of feeding the gold token (default 1)"
+    )
+    seq.add_argument("--source-level", choices=("char", "word"), help="source tokens (default char)")
+    seq.add_argument("--target-level", choices=("char", "word"), help="target tokens (default char)")
+    seq.add_argument("--limit", type=_non_negative_int, help="use only the first N training pairs")
+    seq.set_defaults(func=cmd_train_task, task_name="seq2seq")
+
+
+def add_parsers(sub) -> None:
+    predict = sub.add_parser("predict", help="label (or tag) texts with a classify or tag run")
+    predict.add_argument("run", help="run folder")
+    predict.add_argument("texts", nargs="+", metavar="TEXT", help="text(s) to classify")
+    predict.add_argument(
+        "--unknown",
+        choices=("replace", "skip", "error"),
+        default="replace",
+        help="tokens outside the vocabulary: <unk> (default), dropped, or an error",
+    )
+    predict.add_argument("--top", type=_positive_int, default=5, help="most attended tokens to show")
+    predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(func=cmd_predict)
+
+    translate = sub.add_parser("translate", help="translate a text with a seq2seq run")
+    translate.add_argument("run", help="run folder")
+    translate.add_argument("text", help="source text")
+    translate.add_argument("--beam", type=_positive_int, default=5, help="beam size (1: greedy)")
+    translate.add_argument("--length-penalty", type=_float, default=0.6, help="GNMT alpha (0: none)")
+    translate.add_argument("--max-length", type=_positive_int, help="longest output in tokens")
+    translate.add_argument("--attention", metavar="PNG", help="draw the attention matrix into this PNG")
+    translate.add_argument(
+        "--unknown",
+        choices=("replace", "skip", "error"),
+        default="replace",
+        help="source tokens outside the vocabulary: <unk> (default), dropped, or an error",
+    )
+    translate.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    translate.add_argument("--json", action="store_true", help="print JSON")
+    translate.set_defaults(func=cmd_translate)
+
+
+def add_data_make_parser(data_sub) -> None:
+    """`rnnlab data make NAME` (called from rnnlab.cli's data parser)."""
+    make = data_sub.add_parser("make", help="generate a synthetic dataset: dates")
+    make.add_argument("name", choices=("dates",), help="dates: human-readable dates -> ISO 8601")
+    make.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    make.add_argument("--train", type=_positive_int, default=40_000, help="training pairs")
+    make.add_argument("--force", action="store_true", help="make it again even if it exists")
+    make.set_defaults(func=cmd_data_make)
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+
+
+def task_config(args):
+    """Defaults (or the saved config when resuming) <- --config <- flags <- --set, for args.task_name."""
+    from .train.config import apply_overrides, from_dict, load_yaml, merge, to_dict
+    from .train.sequence_tasks import TASKS
+    from .train.supervised import resolve_resume_config
+
+    name = args.task_name
+    _, config_cls = TASKS[name]
+    values = load_yaml(args.config) if args.config else {}
+    flags = {**COMMON_FLAGS, **TASK_FLAGS[name]}
+    if name == "seq2seq":
+        flags["max_length"] = ("data", "max_source_length")
+    for flag, (section, key) in flags.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            values = merge(values, {section: {key: value}})
+    if getattr(args, "no_char_features", False):
+        values = merge(values, {"model": {"char_features": False}})
+    if args.minutes is not None and args.steps is None:
+        values = merge(values, {"train": {"steps": None}})
+    if args.no_progress:
+        values = merge(values, {"train": {"progress": False}})
+    if args.resume:
+        base = resolve_resume_config(Path(args.out), name, values)
+    else:
+        base = merge(to_dict(config_cls()), values)
+    return from_dict(config_cls, apply_overrides(base, args.set))
+
+
+def cmd_train_task(args) -> int:
+    from .train.sequence_tasks import TASKS
+    from .train.supervised import train_supervised
+
+    config = task_config(args)
+    task_cls, _ = TASKS[args.task_name]
+    summary = train_supervised(task_cls(config), args.out, resume=args.resume, force=args.force)
+    val = summary["val"]
+    print(
+        f"trained {summary['step']} steps into {summary['out']}: val loss {val['loss']:.4f}, "
+        f"{summary['primary']} {val[summary['primary']]:.4f} (best {summary['best']:.4f})"
+    )
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .train.sequence_tasks import predict_text
+
+    results = predict_text(args.run, args.texts, which=args.checkpoint, unknown=args.unknown, top=args.top)
+    if args.json:
+        print(json.dumps(results, indent=1, ensure_ascii=False))
+        return 0
+    for r in results:
+        if "tags" in r:
+            print(" ".join(f"{w}/{t}" for w, t in zip(r["words"], r["tags"])))
+        else:
+            probs = "  ".join(f"{label} {p:.3f}" for label, p in r["probabilities"].items())
+            print(f"{r['label']}\t({probs})")
+            if "attention" in r:
+                print("  most attended: " + ", ".join(f"{t!r} {w:.2f}" for t, w in r["attention"]))
+        if r["unknown"]:
+            print(f"  unknown to the model (read as <unk>): {', '.join(r['unknown'][:10])}")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    from .train.sequence_tasks import translate_text
+
+    result = translate_text(
+        args.run,
+        args.text,
+        which=args.checkpoint,
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        unknown=args.unknown,
+        max_length=args.max_length,
+        attention_png=args.attention,
+    )
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+        return 0
+    print(result["translation"])
+    if "attention_png" in result:
+        print(f"attention: {result['attention_png']}")
+    return 0
+
+
+def cmd_data_make(args) -> int:
+    from .data.text_tasks import make_dates_dataset
+
+    folder = make_dates_dataset(seed=args.seed, train=args.train, force=args.force)
+    print(f"{args.name}: ready in {folder} (use --data {args.name})")
+    return 0
+
+
+def _evaluate(run, data, which: str = "best") -> dict:
+    from .train.sequence_tasks import evaluate_run
+
+    return evaluate_run(run, data, which=which)
+
+
+for _task in ("classify", "tag", "seq2seq"):
+    EVALUATORS[_task] = _evaluate
+
+__all__ = ["add_parsers", "add_train_parsers", "add_data_make_parser", "UserError"]
