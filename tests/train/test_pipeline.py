@@ -228,3 +228,46 @@ def test_every_cell_and_optimizer_trains(cli, tiny_text, tmp_path):
             *TINY,
         )
         assert code == 0, (cell, optimizer, err)
+
+
+def test_word_level_with_adaptive_softmax(cli, tiny_text, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli(
+        "train",
+        "lm",
+        "--data",
+        tiny_text,
+        "--level",
+        "word",
+        "--out",
+        run,
+        "--steps",
+        20,
+        "--set",
+        "model.output=adaptive",
+        "--set",
+        "model.cutoffs=[5,10]",
+        *TINY,
+    )
+    assert code == 0, err
+    train = [e for e in read_metrics(run) if e["split"] == "train"]
+    assert train[-1]["loss"] < train[0]["loss"]
+    code, out, err = cli("sample", run, "--prime", "the cat", "--length", 5, "--seed", 1)
+    assert code == 0 and out.startswith("the cat"), err
+    assert cli("eval", run, "--json")[0] == 0
+
+
+def test_adaptive_log_probs_are_a_distribution():
+    import torch
+
+    from rnnlab.models.language_model import LanguageModel, LanguageModelConfig
+
+    model = LanguageModel(
+        50, LanguageModelConfig(hidden=16, embedding=8, output="adaptive", cutoffs=[10, 30])
+    )
+    logits, state = model.step(torch.tensor([1, 2]))
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2))
+    outputs, _ = model(torch.tensor([[1, 2, 3]]))
+    full = model.output_logits(outputs)  # (1, 3, 50) log-probs
+    nll = -full.gather(2, torch.tensor([[[2], [3], [4]]])).mean()
+    torch.testing.assert_close(model.loss(outputs, torch.tensor([[2, 3, 4]])), nll)

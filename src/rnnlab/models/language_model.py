@@ -33,6 +33,8 @@ class LanguageModelConfig:
     head: list[int] = field(default_factory=list)  # widths of an optional MLP on each h_t
     tie_weights: bool = False  # share the embedding and output matrices (needs E == H, no head)
     forget_bias: float = 1.0  # LSTM forget-gate bias at initialisation
+    output: str = "softmax"  # softmax | adaptive (for word vocabularies of 10k+ tokens)
+    cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive: frequency-band edges
     path: str = "auto"  # auto | explicit | fused (see rnnlab.nn.recurrent)
 
     def __post_init__(self) -> None:
@@ -55,10 +57,23 @@ class LanguageModelConfig:
             raise UserError(f"model.path fused is not available for {self.cell}; use auto or explicit.")
         if self.tie_weights and (self.head or self.embedding != self.hidden):
             raise UserError("model.tie_weights needs model.embedding == model.hidden and no model.head.")
+        if self.output not in ("softmax", "adaptive"):
+            raise UserError(f"model.output must be softmax or adaptive (got {self.output!r}).")
+        self.cutoffs = [int(c) for c in self.cutoffs]
+        increasing = bool(self.cutoffs) and self.cutoffs == sorted(set(self.cutoffs)) and self.cutoffs[0] >= 1
+        if self.output == "adaptive" and (self.tie_weights or not increasing):
+            raise UserError("model.output adaptive needs increasing positive model.cutoffs, no tie_weights.")
 
 
 class LanguageModel(nn.Module):
-    """Next-token model over a vocabulary of `vocab_size` tokens."""
+    """Next-token model over a vocabulary of `vocab_size` tokens.
+
+    With `output="adaptive"` the output layer is an adaptive softmax (Grave et al. 2017): the
+    vocabulary, sorted by frequency (word vocabularies are), is cut into a head of frequent tokens
+    plus tail clusters with smaller projections, so most tokens never pay for a V-wide matmul.
+    `forward` then returns the head's input features instead of logits, and `loss` / `log_probs`
+    know what to do with them.
+    """
 
     def __init__(self, vocab_size: int, config: LanguageModelConfig) -> None:
         super().__init__()
@@ -69,28 +84,55 @@ class LanguageModel(nn.Module):
                              dropout=config.dropout, path=config.path)
         self.dropout = nn.Dropout(config.dropout)
         self.head = FeedForwardHead(config.hidden, tuple(config.head), dropout=config.dropout)
-        self.decoder = nn.Linear(self.head.output_size, vocab_size)
+        self.adaptive = None
+        if config.output == "adaptive":
+            cutoffs = [c for c in config.cutoffs if c < vocab_size - 1]
+            if not cutoffs:
+                raise UserError(f"model.cutoffs {config.cutoffs} leave no tail for a vocabulary of "
+                                f"{vocab_size}; use smaller cutoffs or model.output=softmax.")
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(self.head.output_size, vocab_size, cutoffs,
+                                                          div_value=4.0)
+        else:
+            self.decoder = nn.Linear(self.head.output_size, vocab_size)
+            nn.init.zeros_(self.decoder.bias)
+            if config.tie_weights:
+                self.decoder.weight = self.embedding.weight
         init_recurrent(self.rnn, forget_bias=config.forget_bias)
-        nn.init.zeros_(self.decoder.bias)
-        if config.tie_weights:
-            self.decoder.weight = self.embedding.weight
 
     def init_state(self, batch_size: int):
         """The zero state for `batch_size` streams: (L, B, H), or a tuple of two for LSTMs."""
         return self.rnn.zero_state(batch_size)
 
     def forward(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
-        """tokens (B, T) -> logits (B, T, V) and the final state."""
+        """tokens (B, T) -> logits (B, T, V) and the final state.
+
+        (With an adaptive softmax: the output layer's input features (B, T, H') instead of logits.)
+        """
         x = self.embedding(tokens)  # (B, T, E)
         h, state = self.rnn(x, state)  # (B, T, H)
-        logits = self.decoder(self.head(self.dropout(h)))  # (B, T, V)
-        return logits, state
+        features = self.head(self.dropout(h))  # (B, T, H')
+        if self.adaptive is not None:
+            return features, state
+        return self.decoder(features), state  # (B, T, V)
 
-    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """Mean cross-entropy in nats per token; logits (B, T, V), targets (B, T)."""
-        if logits.dtype in (torch.bfloat16, torch.float16):
-            logits = logits.float()  # the softmax of a low-precision autocast output, in fp32
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """Mean cross-entropy in nats per token; outputs from `forward` (B, T, ·), targets (B, T)."""
+        if outputs.dtype in (torch.bfloat16, torch.float16):
+            outputs = outputs.float()  # the softmax of a low-precision autocast output, in fp32
+        flat = outputs.reshape(-1, outputs.shape[-1])
+        if self.adaptive is not None:
+            return self.adaptive(flat, targets.reshape(-1)).loss
+        return F.cross_entropy(flat, targets.reshape(-1))
+
+    def output_logits(self, features: Tensor) -> Tensor:
+        """Next-token scores (..., V) from the output layer's input (..., H').
+
+        (Log-probabilities with an adaptive softmax; either way, softmax of them is the distribution.)
+        """
+        if self.adaptive is not None:
+            shape = features.shape[:-1]
+            return self.adaptive.log_prob(features.reshape(-1, features.shape[-1]).float()).view(*shape, -1)
+        return self.decoder(features)
 
     @torch.inference_mode()
     def step(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
@@ -111,7 +153,7 @@ class LanguageModel(nn.Module):
             new_h.append(x)
             if lstm:
                 new_c.append(s[1])
-        logits = self.decoder(self.head(x))  # (B, V)
+        logits = self.output_logits(self.head(x))  # (B, V)
         state = (torch.stack(new_h), torch.stack(new_c)) if lstm else torch.stack(new_h)
         return logits, state
 
@@ -121,6 +163,8 @@ class LanguageModel(nn.Module):
     def flops_per_token(self) -> float:
         """Multiply-adds ×2 of one training token (forward + backward ≈ 3× forward)."""
         H, E, V = self.config.hidden, self.config.embedding, self.vocab_size
+        if self.adaptive is not None:  # roughly the head's width: most tokens fall in it
+            V = self.adaptive.head_size
         gates = {"lstm": 4, "lstm-peephole": 4, "gru": 3, "gru-cho": 3}.get(self.config.cell, 1)
         rec = sum(gates * H * ((E if layer == 0 else H) + H) for layer in range(self.config.layers))
         return 3 * 2 * (rec + H * V)
