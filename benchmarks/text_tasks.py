@@ -29,9 +29,10 @@ import torch
 
 from rnnlab.data.fetch import fetch
 from rnnlab.data.paths import data_root
-from rnnlab.data.text_tasks import make_dates_dataset, read_pairs, write_pairs
+from rnnlab.data.text_tasks import make_dates_dataset, read_labeled, read_pairs, write_labeled, write_pairs
+from rnnlab.models.classifier import BagOfWordsClassifier
 from rnnlab.train.config import from_dict, merge, to_dict
-from rnnlab.train.sequence_tasks import TASKS, evaluate_run, load_task_run
+from rnnlab.train.sequence_tasks import TASKS, evaluate_run, load_task_run, translate_text
 from rnnlab.train.supervised import train_supervised
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,6 +50,17 @@ def train(name: str, task: str, values: dict, minutes: float, threads: int) -> t
     return out, time.perf_counter() - start
 
 
+def attention_examples(run: Path, sources: list[str]) -> list[dict]:
+    """Translate a few sources with beam 5 and draw each attention matrix into results/."""
+    out = []
+    for i, source in enumerate(sources):
+        png = RESULTS / f"attention-{run.name}-{i}.png"
+        result = translate_text(run, source, beam=5, attention_png=png)
+        print(f"  {source!r} -> {result['translation']!r}  ({png.name})")
+        out.append({"source": source, "translation": result["translation"], "png": str(png)})
+    return out
+
+
 def table(title: str, header: list[str], rows: list[list]) -> str:
     cells = [[f"{c:.4f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
@@ -57,22 +69,49 @@ def table(title: str, header: list[str], rows: list[list]) -> str:
     return "\n".join(out + [line(r) for r in cells])
 
 
-def bench_classify(args) -> dict:
-    fetch("polarity")
-    common = {"data": {"path": "polarity"}, "train": {"steps": 2000, "eval_every": 100, "early_stopping": 6}}
-    runs, results = {}, {}
-    for pooling in ("max", "attention"):
-        values = merge(common, {"model": {"pooling": pooling}})
-        runs[pooling], seconds = train(
-            f"classify-{pooling}", "classify", values, 4 * args.scale, args.threads
-        )
-        results[pooling] = {**evaluate_run(runs[pooling]), "train_seconds": seconds}
-    baseline = results["max"]["baseline"]
-    # Ensemble: the two networks and the bag-of-words model, probabilities averaged.
-    task, model, _ = load_task_run(runs["max"])
-    task.load_data(saved=task.state())
-    from rnnlab.models.classifier import BagOfWordsClassifier
+def polarity_plus_reviews() -> Path:
+    """data/polarity-plus-reviews: the snippet splits, with the 1,500 full reviews' sentences added to train.
 
+    Each sentence of a review inherits the review's label: noisy (plot summaries are neutral), but
+    tens of thousands of in-domain examples of how sentiment words are used. val and test are the
+    snippets' own, unchanged.
+    """
+    import re
+
+    source = fetch("polarity")
+    folder = data_root() / "polarity-plus-reviews"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = read_labeled(source / "train.csv")
+    for text, label in read_labeled(source / "reviews.csv"):
+        for sentence in re.split(r" [.!?] ", text):
+            if 5 <= len(sentence.split()) <= 60:
+                rows.append((sentence.strip(), label))
+    write_labeled(folder / "train.csv", rows)
+    for split in ("val", "test"):
+        (folder / f"{split}.csv").write_text(
+            (source / f"{split}.csv").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    return folder
+
+
+def bench_classify(args) -> dict:
+    snippets = fetch("polarity")
+    plus = polarity_plus_reviews()
+    common = {"train": {"steps": 3000, "eval_every": 100, "early_stopping": 8}}
+    configs = {
+        "max": (snippets, {"model": {"pooling": "max"}}),
+        "attention": (snippets, {"model": {"pooling": "attention"}}),
+        "max+reviews": (plus, {"model": {"pooling": "max"}}),
+        "attention+reviews": (plus, {"model": {"pooling": "attention"}}),
+    }
+    runs, results = {}, {}
+    for name, (data, values) in configs.items():
+        values = merge(merge(common, values), {"data": {"path": str(data)}})
+        runs[name], seconds = train(f"classify-{name}", "classify", values, 4 * args.scale, args.threads)
+        results[name] = {**evaluate_run(runs[name]), "train_seconds": seconds}
+    # Ensemble: the networks trained with the review sentences and their bag-of-words model, averaged.
+    task, _, _ = load_task_run(runs["max+reviews"])
+    task.load_data(saved=task.state())
     index = {label: i for i, label in enumerate(task.labels)}
     bow = BagOfWordsClassifier().fit(
         [task.vocab.split(t) for t, _ in task.raw["train"]],
@@ -87,33 +126,39 @@ def bench_classify(args) -> dict:
     for split in ("val", "test"):
         examples = task.splits[split]
         probs = bow.predict_proba([task.vocab.split(e[2]) for e in examples])
-        for pooling in runs:
-            t, m, _ = load_task_run(runs[pooling])
-            probs = probs + t.probabilities(m, examples)[0]
+        for name in ("max+reviews", "attention+reviews"):
+            t, m, _ = load_task_run(runs[name])
+            probs = probs + t.probabilities(m, examples)[0]  # same data, so the same vocabulary
         gold = torch.tensor([e[1] for e in examples])
         ensemble[split] = float((probs.argmax(1) == gold).float().mean())
     results["ensemble"] = ensemble
-    rows = [
-        [
-            "bag-of-words LR (1-2 grams)",
-            baseline["val"]["accuracy"],
-            baseline["test"]["accuracy"],
-            baseline["test"]["macro_f1"],
-            "-",
-        ]
-    ]
-    for pooling in runs:
-        r = results[pooling]
+    rows = []
+    for name, data_label in (("max", "snippets"), ("max+reviews", "snippets + review sentences")):
+        b = results[name]["baseline"]
         rows.append(
             [
-                f"BiLSTM, {pooling} pooling",
+                f"bag-of-words LR (1-2 grams), {data_label}",
+                b["val"]["accuracy"],
+                b["test"]["accuracy"],
+                b["test"]["macro_f1"],
+                "-",
+            ]
+        )
+    for name, r in ((k, v) for k, v in results.items() if k != "ensemble"):
+        pooling, _, extra = name.partition("+")
+        label = f"BiLSTM, {pooling} pooling, snippets" + (" + review sentences" if extra else "")
+        rows.append(
+            [
+                label,
                 r["val"]["accuracy"],
                 r["test"]["accuracy"],
                 r["test"]["macro_f1"],
                 f"{r['train_seconds'] / 60:.1f}",
             ]
         )
-    rows.append(["ensemble (both BiLSTMs + BoW)", ensemble["val"], ensemble["test"], "-", "-"])
+    rows.append(
+        ["ensemble (2 BiLSTMs + BoW, with review sentences)", ensemble["val"], ensemble["test"], "-", "-"]
+    )
     print(
         table(
             "polarity sentence snippets (3,200 train / 400 val / 400 test)",
@@ -121,10 +166,11 @@ def bench_classify(args) -> dict:
             rows,
         )
     )
-    print(
-        "confusion (test, max pooling; rows truth, columns predicted, labels "
-        f"{results['max']['labels']}): {results['max']['test']['confusion']}"
-    )
+    for name in ("max", "max+reviews"):
+        print(
+            f"confusion (test, {name}; rows truth, columns predicted, labels {results[name]['labels']}): "
+            f"{results[name]['test']['confusion']}"
+        )
     return results
 
 
@@ -176,6 +222,9 @@ def bench_dates(args) -> dict:
     values = {"data": {"path": "dates"}, "train": {"steps": 6000, "eval_every": 500, "eval_limit": 1000}}
     run, seconds = train("dates", "seq2seq", values, 12 * args.scale, args.threads)
     results = {**evaluate_run(run, beam=5, length_penalty=0.0), "train_seconds": seconds}
+    results["examples"] = attention_examples(
+        run, ["Monday, March 25, 2019", "3/25/19", "April the 1st, 2031"]
+    )
     rows = []
     for split, label in (
         ("val", "val (held-out days)"),
@@ -232,6 +281,9 @@ def bench_bible(args) -> dict:
         }
         run, seconds = train(f"bible-{attention}", "seq2seq", values, 12 * args.scale, args.threads)
         results[attention] = {**evaluate_run(run, beam=5, length_penalty=0.6), "train_seconds": seconds}
+        if attention != "none":
+            examples = [s for s, _ in read_pairs(folder / "test.tsv")[:3]]
+            results[attention]["examples"] = attention_examples(run, examples)
     rows = []
     for attention, r in results.items():
         rows.append(

@@ -87,5 +87,5 @@ def dates_tsv(tmp_path):
     from rnnlab.data.text_tasks import make_dates, write_pairs
 
     path = tmp_path / "dates.tsv"
-    write_pairs(path, make_dates(seed=1, train=40, val=0, test=0, heldout=0)["train"])
+    write_pairs(path, make_dates(seed=1, train=24, val=0, test=0, heldout=0)["train"])
     return path

@@ -201,7 +201,7 @@ def test_seq2seq_overfits_a_tiny_set(dates_tsv):
         )
     )
     task.load_data()
-    model = _fit(task, 150)
+    model = _fit(task, 100, lr=2e-2)
     scores = task.evaluate(model, task.splits["train"])
     assert scores["exact_match"] == 1.0, scores
     beam = task.evaluate(model, task.splits["train"], beam=3)

