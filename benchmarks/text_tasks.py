@@ -134,7 +134,7 @@ def bench_classify(args) -> dict:
     results["ensemble"] = ensemble
     rows = []
     for name, data_label in (("max", "snippets"), ("max+reviews", "snippets + review sentences")):
-        b = results[name]["baseline"]
+        b = {"val": results[name]["baseline val"], "test": results[name]["baseline test"]}
         rows.append(
             [
                 f"bag-of-words LR (1-2 grams), {data_label}",
@@ -185,7 +185,7 @@ def bench_tag(args) -> dict:
         }
         run, seconds = train(f"tag-{label}", "tag", values, 6 * args.scale, args.threads)
         results[label] = {**evaluate_run(run), "train_seconds": seconds}
-    baseline = results["chars"]["baseline"]
+    baseline = {"val": results["chars"]["baseline val"], "test": results["chars"]["baseline test"]}
     rows = [
         [
             "most frequent tag",

@@ -48,7 +48,7 @@ def test_classify_trains_evaluates_and_predicts(cli, reviews_csv, tmp_path):
     result = json.loads(out)
     assert result["task"] == "classify" and set(result["labels"]) == {"neg", "pos"}
     assert {"accuracy", "macro_f1", "confusion"} <= result["val"].keys()
-    assert "accuracy" in result["baseline"]["val"]
+    assert "accuracy" in result["baseline val"] and "bag-of-words" in result["baseline test"]["model"]
     code, out, err = cli("eval", run, reviews_csv)
     assert code == 0 and "file" in out and "accuracy" in out
 
@@ -151,7 +151,7 @@ def test_tag_trains_and_predicts(cli, tagged_txt, tmp_path):
     code, out, err = cli("eval", run, "--json")
     result = json.loads(out)
     assert {"accuracy", "unknown_accuracy"} <= result["val"].keys()
-    assert result["baseline"]["val"]["accuracy"] > 0.5
+    assert result["baseline val"]["accuracy"] > 0.5
     code, out, err = cli("predict", run, "the big cat sat on a zebra")
     assert code == 0 and out.startswith("the/") and "zebra" in out
 

@@ -800,7 +800,10 @@ def evaluate_run(
         results["labels"] = task.labels
     baseline_file = Path(run) / "baseline.json"
     if data is None and baseline_file.is_file():
-        results["baseline"] = json.loads(baseline_file.read_text(encoding="utf-8"))
+        # One row per split, named so that `rnnlab eval`'s table shows them under the model's rows.
+        baseline = json.loads(baseline_file.read_text(encoding="utf-8"))
+        for split in [k for k, v in baseline.items() if isinstance(v, dict)]:
+            results[f"baseline {split}"] = {"model": baseline["model"], **baseline[split]}
     return results
 
 
