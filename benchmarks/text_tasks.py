@@ -9,7 +9,7 @@
             features, against the most-frequent-tag baseline; accuracy on all and on unknown words;
 * dates     40,000 generated dates -> ISO: exact match on held-out days in the trained formats and on
             two formats never trained on, greedy against beam search (5);
-* bible     Spanish -> English verses, a subset (lower-cased, verses of at most 30 words on both sides,
+* bible     Spanish -> English verses, a subset (lower-cased, verses of at most 25 words on both sides,
             word level): attention against no attention, BLEU greedy and beam (5).
 
 Each training runs at most `minutes × scale` minutes on `--threads` threads (default 1: the CPU is
@@ -244,7 +244,7 @@ def bench_dates(args) -> dict:
     return results
 
 
-def bible_subset(max_words: int = 30) -> Path:
+def bible_subset(max_words: int = 25) -> Path:
     """data/bible-es-en-short: the verses of at most `max_words` words on both sides."""
     source = fetch("bible-es-en")
     folder = data_root() / f"bible-es-en-short{max_words}"
@@ -270,16 +270,16 @@ def bench_bible(args) -> dict:
                 "target_level": "word",
                 "lowercase": True,
                 "min_count": 2,
-                "max_source_vocab": 12000,
-                "max_target_vocab": 8000,
+                "max_source_vocab": 8000,
+                "max_target_vocab": 5000,
                 "max_source_length": 40,
                 "max_target_length": 40,
                 "batch_size": 64,
             },
-            "model": {"attention": attention, "embedding": 192, "hidden": 192, "dropout": 0.2},
+            "model": {"attention": attention, "embedding": 128, "hidden": 128, "dropout": 0.2},
             "train": {"steps": 20000, "eval_every": 500, "eval_limit": 300},
         }
-        run, seconds = train(f"bible-{attention}", "seq2seq", values, 12 * args.scale, args.threads)
+        run, seconds = train(f"bible-{attention}", "seq2seq", values, 15 * args.scale, args.threads)
         results[attention] = {**evaluate_run(run, beam=5, length_penalty=0.6), "train_seconds": seconds}
         if attention != "none":
             examples = [s for s, _ in read_pairs(folder / "test.tsv")[:3]]
@@ -299,7 +299,7 @@ def bench_bible(args) -> dict:
     counts = {s: len(read_pairs(folder / f"{s}.tsv")) for s in ("train", "val", "test")}
     print(
         table(
-            f"Bible es->en, verses of ≤ 30 words ({counts['train']:,} train / {counts['test']:,} test), "
+            f"Bible es->en, verses of ≤ 25 words ({counts['train']:,} train / {counts['test']:,} test), "
             "lower-cased words",
             [
                 "attention",
