@@ -200,3 +200,33 @@ def test_data_make_dates(cli, data_root):
     assert len((folder / "train.tsv").read_text().splitlines()) == 50
     code, _, err = cli("data", "fetch", "no-such-set")
     assert code == 2 and "Unknown dataset" in err
+
+
+def test_overfit_flag_memorises_a_few_examples(cli, reviews_csv, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli(
+        "train",
+        "classify",
+        "--data",
+        reviews_csv,
+        "--out",
+        run,
+        "--overfit",
+        8,
+        "--steps",
+        40,
+        "--dropout",
+        0,
+        "--lr",
+        0.01,
+        "--schedule",
+        "constant",
+        "--set",
+        "schedule.warmup=0",
+        "--eval-every",
+        0,
+        *TINY,
+    )
+    assert code == 0, err
+    final = [e for e in read_metrics(run) if e["split"] == "val"][-1]
+    assert final["examples"] == 8 and final["accuracy"] == 1.0 and final["loss"] < 0.1
