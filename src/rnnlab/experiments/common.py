@@ -62,10 +62,15 @@ def format_table(columns: list[str], rows: list[list]) -> str:
 
     text = [[cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in text]
-    return "\n".join(lines)
+    # numbers right-aligned, words left-aligned; the last column is not padded
+    numeric = [all(isinstance(row[i], int | float) and not isinstance(row[i], bool) for row in rows)
+               for i in range(len(columns))]
+
+    def line(values) -> str:
+        cells = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(row) for row in text])
 
 
 def report(result: ExperimentResult) -> str:

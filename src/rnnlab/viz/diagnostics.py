@@ -78,8 +78,9 @@ def plot_long_memory(data: dict, path: str | Path) -> Path:
     """Accuracy against the distance D, one line per cell; chance at 0.5."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
-    for cell, accuracies in data["accuracy"].items():
-        axes[0].plot(data["distances"], accuracies, "o-", label=cell)
+    styles = ["o-", "s--", "^:"]  # distinct markers: lines that coincide at 1.0 stay visible
+    for i, (cell, accuracies) in enumerate(data["accuracy"].items()):
+        axes[0].plot(data["distances"], accuracies, styles[i % 3], label=cell, markersize=9 - 2 * i)
     axes[0].axhline(0.5, color="gray", linestyle=":", label="chance")
     axes[0].set_xlabel("distance D (distractors between subject and verb)")
     axes[0].set_ylabel("held-out accuracy")
