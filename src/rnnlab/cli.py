@@ -260,7 +260,7 @@ def cmd_plot(args) -> int:
 
 
 #: modules (relative to rnnlab) that add subcommands; see build_parser
-EXTENSIONS: list[str] = [".tasks_cli", ".images_cli", ".diagnostics.commands"]
+EXTENSIONS: list[str] = [".tasks_cli", ".images_cli", ".diagnostics.commands", ".caption_cli"]
 
 COMMANDS = {"train": cmd_train, "data": cmd_data, "sample": cmd_sample, "eval": cmd_eval, "plot": cmd_plot}
 

@@ -1,0 +1,277 @@
+"""Command line of image captioning (listed in `rnnlab.cli.EXTENSIONS`); each handler calls one function.
+
+rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji
+rnnlab data make scenes [--seed S] [--train N --val N --test N]
+rnnlab train caption --data emoji|scenes|captions.json --out RUN [--attention soft|hard|init] ...
+rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
+rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .cli import _float, _non_negative_int, _positive_int
+from .errors import UserError
+from .runs import EVALUATORS
+
+# flag -> (section, key) of the caption run configuration
+FLAGS = {
+    "data": ("data", "path"),
+    "images": ("data", "images"),
+    "features": ("data", "features"),
+    "image_size": ("data", "image_size"),
+    "batch_size": ("data", "batch_size"),
+    "attention": ("model", "mode"),
+    "cell": ("model", "cell"),
+    "hidden": ("model", "hidden"),
+    "embedding": ("model", "embedding"),
+    "dropout": ("model", "dropout"),
+    "steps": ("train", "steps"),
+    "minutes": ("train", "minutes"),
+    "seed": ("train", "seed"),
+    "eval_every": ("train", "eval_every"),
+    "save_every": ("train", "save_every"),
+    "overfit": ("train", "overfit"),
+    "threads": ("train", "threads"),
+    "clip": ("train", "clip_norm"),
+    "lr": ("optim", "lr"),
+    "optimizer": ("optim", "name"),
+    "schedule": ("schedule", "name"),
+}
+
+TRAIN_EPILOG = """Any setting can be given as --set section.key=value; sections: model (with model.encoder),
+data, optim, schedule, train. examples:
+  rnnlab data make scenes
+  rnnlab train caption --data scenes --out runs/scenes --minutes 10
+  rnnlab train caption --data emoji --out runs/emoji-init --attention init
+  rnnlab train caption --data scenes --out runs/scenes-cnn --encoder runs/fmnist-cnn --freeze all
+  rnnlab train caption --data captions.json --images photos/ --out runs/mine
+"""
+
+
+def add_train_parsers(train_sub) -> None:
+    p = train_sub.add_parser(
+        "caption",
+        help="image captioning: Show and Tell, Show Attend and Tell",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data", help="emoji, scenes, a COCO/Karpathy captions JSON, or a folder with captions.json"
+    )
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics.jsonl, curves.png)")
+    p.add_argument("--images", help="image folder of a captions JSON (default: images/ beside it)")
+    p.add_argument("--features", help="precomputed features .npy/.npz (N, D) or (N, L, D) instead of a CNN")
+    p.add_argument("--image-size", type=_positive_int, help="images are resized to S×S (default 64)")
+    p.add_argument(
+        "--attention",
+        choices=("soft", "hard", "init"),
+        help="soft (default) | hard (REINFORCE) | init (no attention: the image sets h0)",
+    )
+    p.add_argument("--cell", help="rnn | lstm | gru (or a variant; default lstm)")
+    p.add_argument("--hidden", type=_positive_int, help="hidden units H")
+    p.add_argument("--embedding", type=_positive_int, help="word-vector size E")
+    p.add_argument("--dropout", type=_float, help="dropout on word vectors and before the output")
+    p.add_argument(
+        "--encoder", help="start from a trained CNN (a `train image --model cnn` run or its encoder/)"
+    )
+    p.add_argument("--freeze", help="encoder blocks to keep fixed: all | none | 0,1 (default none)")
+    p.add_argument("--batch-size", type=_positive_int, help="captions per batch")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
+    budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
+    p.add_argument("--lr", type=_float, help="peak learning rate")
+    p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
+    p.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
+    p.add_argument("--clip", type=_float, help="global gradient-norm clipping threshold")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps")
+    p.add_argument("--save-every", type=_non_negative_int, help="checkpoint every N steps")
+    p.add_argument(
+        "--overfit",
+        type=_positive_int,
+        metavar="N",
+        help="sanity check: train and validate on the first N training captions only",
+    )
+    p.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any setting (repeatable)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--force", action="store_true", help="delete an existing --out and start over")
+    p.set_defaults(func=cmd_train_caption)
+
+
+def add_parsers(sub) -> None:
+    c = sub.add_parser("caption", help="caption image files with a trained caption run")
+    c.add_argument("run", help="run folder")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s): PNG, JPEG, ...")
+    c.add_argument("--beam", type=_positive_int, default=3, help="beam size (1: greedy; default 3)")
+    c.add_argument("--length-penalty", type=_float, default=0.0, help="GNMT alpha (0: none)")
+    c.add_argument("--temperature", type=_float, help="sample with this temperature instead of searching")
+    c.add_argument("--seed", type=int, help="random seed of sampling")
+    c.add_argument("--max-length", type=_positive_int, help="longest caption in words")
+    c.add_argument("--attention", metavar="PNG", help="draw the per-word attention strip into this PNG")
+    c.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=cmd_caption)
+    _extend_data_parsers(sub)
+
+
+# ---- `data fetch emoji` and `data make scenes` ----------------------------------------------------------
+
+
+def _subcommands(parser) -> dict:
+    # argparse keeps sub-commands in a private action; this is the one place that reaches for it, so that
+    # emoji and scenes join `data fetch` and `data make` without editing the modules that own them.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices
+    return {}
+
+
+def _extend_data_parsers(sub) -> None:
+    data = sub.choices.get("data")  # `sub` is the top-level sub-command action
+    if data is None:
+        return
+    commands = _subcommands(data)
+    fetch = commands.get("fetch")
+    if fetch is not None:
+        previous_fetch = fetch.get_default("func")
+        for action in fetch._actions:
+            if action.dest == "name" and action.help and "emoji" not in action.help:
+                action.help += ", emoji"
+
+        def fetch_handler(args):
+            if args.name == "emoji":
+                from .data.captions import fetch_emoji
+
+                folder = fetch_emoji(progress=True)
+                print(f"emoji: ready in {folder} (use --data emoji)")
+                return 0
+            if previous_fetch is not None:
+                return previous_fetch(args)
+            from .cli import cmd_data
+
+            return cmd_data(args)
+
+        fetch.set_defaults(func=fetch_handler)
+    make = commands.get("make")
+    if make is None:
+        return
+    previous_make = make.get_default("func")
+    defaults = {}
+    for action in make._actions:
+        if action.dest == "name" and action.choices is not None and "scenes" not in action.choices:
+            action.choices = (*action.choices, "scenes")
+            action.help = (action.help or "") + "; scenes: Fashion-MNIST composites with captions and boxes"
+        if action.dest == "train":  # each dataset has its own default size
+            defaults["train"] = action.default
+            action.default = None
+            action.help = f"training examples (default {defaults['train']:,} dates, 10,000 scenes)"
+    make.add_argument("--val", type=_positive_int, default=1_000, help="scenes: validation scenes")
+    make.add_argument("--test", type=_positive_int, default=2_000, help="scenes: test scenes")
+
+    def make_handler(args):
+        if args.name == "scenes":
+            from .data.captions import make_scenes
+
+            folder = make_scenes(
+                seed=args.seed, train=args.train or 10_000, val=args.val, test=args.test, force=args.force
+            )
+            print(f"scenes: ready in {folder} (use --data scenes)")
+            return 0
+        if args.train is None:
+            args.train = defaults.get("train")
+        return previous_make(args)
+
+    make.set_defaults(func=make_handler)
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+
+
+def caption_config(args):
+    """Defaults (or the saved config when resuming) <- --config <- flags <- --set."""
+    from .train.caption_task import CaptionRunConfig
+    from .train.config import apply_overrides, from_dict, load_yaml, merge, to_dict
+    from .train.supervised import resolve_resume_config
+
+    values = load_yaml(args.config) if args.config else {}
+    for flag, (section, key) in FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            values = merge(values, {section: {key: value}})
+    if args.encoder is not None:
+        values = merge(values, {"model": {"encoder": {"path": args.encoder}}})
+    if args.freeze is not None:
+        values = merge(values, {"model": {"encoder": {"freeze": args.freeze}}})
+    if args.minutes is not None and args.steps is None:
+        values = merge(values, {"train": {"steps": None}})
+    if args.no_progress:
+        values = merge(values, {"train": {"progress": False}})
+    if args.resume:
+        base = resolve_resume_config(Path(args.out), "caption", values)
+    else:
+        base = merge(to_dict(CaptionRunConfig()), values)
+    return from_dict(CaptionRunConfig, apply_overrides(base, args.set))
+
+
+def cmd_train_caption(args) -> int:
+    from .train.caption_task import train_caption
+
+    config = caption_config(args)
+    summary = train_caption(config, args.out, resume=args.resume, force=args.force)
+    val = summary["val"]
+    print(
+        f"trained {summary['step']} steps into {summary['out']}: val loss {val['loss']:.4f}, "
+        f"bleu4 {val['bleu4']:.2f}, cider {val['cider']:.3f}, exact match {val['exact_match']:.3f} "
+        f"(best bleu4 {summary['best']:.2f})"
+    )
+    return 0
+
+
+def cmd_caption(args) -> int:
+    from .train.caption_task import caption_images
+
+    if args.temperature is not None and not args.temperature > 0:
+        raise UserError(f"--temperature must be greater than 0 (got {args.temperature}).")
+    results = caption_images(
+        args.run,
+        args.images,
+        which=args.checkpoint,
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        temperature=args.temperature,
+        seed=args.seed,
+        max_length=args.max_length,
+        attention_png=args.attention,
+    )
+    if args.json:
+        print(json.dumps(results, indent=1, ensure_ascii=False))
+        return 0
+    for r in results:
+        print(f"{r['image']}: {r['caption']}" if len(results) > 1 else r["caption"])
+        if "attention_png" in r:
+            print(f"attention: {r['attention_png']}")
+    return 0
+
+
+def _evaluate(run, data, which: str = "best", **_options) -> dict:
+    from .train.caption_task import evaluate_run
+
+    return evaluate_run(run, data, which=which)
+
+
+EVALUATORS["caption"] = _evaluate
+
+__all__ = ["add_parsers", "add_train_parsers"]

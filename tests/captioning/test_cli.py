@@ -1,0 +1,298 @@
+"""End to end through the command line: train, resume exactly, caption, eval, data commands, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+TINY = [
+    "--image-size",
+    "8",
+    "--set",
+    "model.encoder.channels=[4,8]",
+    "--hidden",
+    "16",
+    "--embedding",
+    "8",
+    "--set",
+    "model.attention_size=8",
+    "--batch-size",
+    "8",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+
+
+def events(run, split):
+    return [
+        json.loads(line)
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["split"] == split
+    ]
+
+
+@pytest.fixture
+def trained(cli, squares, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli(
+        "train", "caption", "--data", squares, "--out", run, "--steps", "20", "--eval-every", "10", *TINY
+    )
+    assert code == 0, err
+    return run
+
+
+def test_train_writes_the_run_and_metrics(trained, capsys):
+    assert (trained / "config.yaml").is_file() and (trained / "checkpoints" / "best").is_file()
+    val = events(trained, "val")
+    assert [e["step"] for e in val] == [10, 20]
+    assert {"loss", "bleu1", "bleu4", "cider", "exact_match", "examples"} <= set(val[-1])
+    assert val[-1]["examples"] == 2  # the 2 validation images, each once (not once per sentence)
+
+
+def test_resume_continues_exactly(cli, squares, tmp_path):
+    settings = [
+        "--attention",
+        "hard",
+        "--schedule",
+        "constant",
+        "--eval-every",
+        "0",
+        "--save-every",
+        "10",
+        *TINY,
+    ]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert cli("train", "caption", "--data", squares, "--out", straight, "--steps", "30", *settings)[0] == 0
+    assert cli("train", "caption", "--data", squares, "--out", split, "--steps", "10", *settings)[0] == 0
+    code, _, err = cli(
+        "train", "caption", "--data", squares, "--out", split, "--steps", "30", "--resume", *settings
+    )
+    assert code == 0, err
+    assert [e["loss"] for e in events(split, "train")] == [e["loss"] for e in events(straight, "train")]
+
+
+def test_caption_and_eval_commands(cli, trained, squares, tmp_path):
+    image = squares.parent / "images" / "sq0.png"
+    code, out, err = cli("caption", trained, image, "--attention", tmp_path / "strip.png", "--beam", "2")
+    assert code == 0, err
+    assert (tmp_path / "strip.png").stat().st_size > 1000 and "attention:" in out
+    code, out, _ = cli(
+        "caption",
+        trained,
+        image,
+        squares.parent / "images" / "sq1.png",
+        "--json",
+        "--temperature",
+        "0.7",
+        "--seed",
+        "3",
+    )
+    first = json.loads(out)
+    assert len(first) == 2 and {"caption", "words", "score"} <= set(first[0])
+    assert (
+        json.loads(
+            cli(
+                "caption",
+                trained,
+                image,
+                squares.parent / "images" / "sq1.png",
+                "--json",
+                "--temperature",
+                "0.7",
+                "--seed",
+                "3",
+            )[1]
+        )
+        == first
+    )
+    code, out, err = cli("eval", trained, "--json")
+    assert code == 0, err
+    results = json.loads(out)
+    assert {"val", "test", "nearest-encoder test", "nearest-pixels test"} <= set(results)
+    assert "beam3_bleu4" in results["test"] and 0 <= results["test"]["bleu4"] <= 100
+    code, out, _ = cli("eval", trained)
+    assert code == 0 and "nearest-pixels val" in out
+
+
+def test_overfit_flag_reaches_exact_match(cli, helpers, tmp_path):
+    squares = helpers.square_dataset(tmp_path / "one-sentence", sentences=1)
+    run = tmp_path / "overfit"
+    code, _, err = cli(
+        "train",
+        "caption",
+        "--data",
+        squares,
+        "--out",
+        run,
+        "--steps",
+        "250",
+        "--overfit",
+        "4",
+        "--eval-every",
+        "0",
+        "--dropout",
+        "0",
+        "--schedule",
+        "constant",
+        "--lr",
+        "0.01",
+        *TINY,
+        "--set",
+        "model.doubly_stochastic=0",
+    )
+    assert code == 0, err
+    final = events(run, "val")[-1]
+    assert final["loss"] < 0.1 and final["exact_match"] == 1.0
+
+
+def test_scenes_with_a_frozen_pretrained_encoder(cli, data_root, helpers, tmp_path):
+    import torch
+
+    from rnnlab.models.cnn import CNNConfig, CNNEncoder
+
+    helpers.fashion_mnist(data_root)
+    code, out, err = cli("data", "make", "scenes", "--train", "40", "--val", "8", "--test", "8")
+    assert code == 0 and "scenes: ready" in out, err
+    encoder = CNNEncoder(CNNConfig(channels=[4, 8, 8]), (1, 28, 28))
+    encoder.fit_normalization(torch.rand(20, 1, 28, 28))
+    encoder.save(tmp_path / "encoder")
+    run = tmp_path / "scenes"
+    code, out, err = cli(
+        "train",
+        "caption",
+        "--data",
+        "scenes",
+        "--out",
+        run,
+        "--steps",
+        "10",
+        "--encoder",
+        tmp_path / "encoder",
+        "--freeze",
+        "all",
+        "--hidden",
+        "16",
+        "--embedding",
+        "8",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--batch-size",
+        "8",
+    )
+    assert code == 0, err
+    val = events(run, "val")[-1]
+    assert 0 <= val["attention_in_box"] <= 1 and "relation_accuracy" in val
+    assert "channels:\n    - 4\n    - 8\n    - 8" in (run / "config.yaml").read_text()
+
+
+def test_other_data_commands_still_work(cli, data_root, helpers):
+    code, out, err = cli("data", "make", "dates", "--train", "30")
+    assert code == 0 and "dates: ready" in out, err
+    helpers.emoji_tarball(data_root / "downloads")
+    code, out, err = cli("data", "fetch", "emoji")
+    assert code == 0 and "emoji: ready" in out, err
+    code, _, err = cli("data", "fetch", "no-such-data")
+    assert code == 2 and "Unknown dataset" in err
+
+
+@pytest.mark.parametrize(
+    "document, needle",
+    [
+        (
+            {"images": [{"filename": "sq0.png", "split": "train", "sentences": []}]},
+            "image 0 (sq0.png) has no captions",
+        ),
+        (
+            {"images": [{"filename": "nope.png", "split": "train", "sentences": ["a b"]}]},
+            "'nope.png', absent from",
+        ),
+        ({"images": [{"split": "train", "sentences": ["a b"]}]}, "has no file name"),
+    ],
+)
+def test_bad_captions_are_one_line_errors(cli, squares, document, needle, tmp_path):
+    bad = squares.parent / "bad.json"
+    bad.write_text(json.dumps(document))
+    code, out, err = cli(
+        "train",
+        "caption",
+        "--data",
+        bad,
+        "--images",
+        squares.parent / "images",
+        "--out",
+        tmp_path / "r",
+        "--steps",
+        "2",
+        *TINY,
+    )
+    assert code == 2 and err.startswith("error: ") and needle in err and err.count("\n") == 1
+
+
+def test_more_bad_input(cli, squares, trained, tmp_path):
+    (squares.parent / "images" / "sq2.png").write_bytes(b"broken")
+    code, _, err = cli("caption", trained, squares.parent / "images" / "sq2.png")
+    assert code == 2 and "sq2.png is not a readable image" in err
+    code, _, err = cli("caption", trained, tmp_path / "absent.png")
+    assert code == 2 and "does not exist" in err
+    np.save(tmp_path / "features.npy", np.zeros((3, 5), np.float32))
+    code, _, err = cli(
+        "train",
+        "caption",
+        "--data",
+        squares,
+        "--out",
+        tmp_path / "f",
+        "--features",
+        tmp_path / "features.npy",
+        "--set",
+        "model.encoder.kind=features",
+        "--steps",
+        "2",
+        *TINY,
+    )
+    assert code == 2 and "expected (24, D) or (24, L, D)" in err
+    from rnnlab.models.cnn import CNNConfig, CNNEncoder
+
+    CNNEncoder(CNNConfig(channels=[4]), (1, 8, 8)).save(tmp_path / "grey")
+    code, _, err = cli(
+        "train",
+        "caption",
+        "--data",
+        squares,
+        "--out",
+        tmp_path / "g",
+        "--encoder",
+        tmp_path / "grey",
+        "--steps",
+        "2",
+        *TINY,
+    )
+    assert code == 2 and "reads 1-channel images" in err and err.count("\n") == 1
+
+
+def test_precomputed_features(cli, squares, tmp_path):
+    grids = np.random.default_rng(0).standard_normal((24, 4, 6)).astype(np.float32)
+    np.savez(tmp_path / "features.npz", features=grids)
+    run = tmp_path / "features-run"
+    code, _, err = cli(
+        "train",
+        "caption",
+        "--data",
+        squares,
+        "--out",
+        run,
+        "--features",
+        tmp_path / "features.npz",
+        "--set",
+        "model.encoder.kind=features",
+        "--steps",
+        "5",
+        "--eval-every",
+        "0",
+        *TINY,
+    )
+    assert code == 0, err
+    code, _, err = cli("caption", run, squares.parent / "images" / "sq0.png")
+    assert code == 2 and "precomputed features" in err

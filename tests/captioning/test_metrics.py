@@ -1,0 +1,80 @@
+"""Caption metrics: BLEU through sacrebleu, CIDEr-D by hand, relation words, attention mass in a box."""
+
+import math
+
+import pytest
+
+from rnnlab.metrics_caption import (
+    attention_in_box,
+    bleu_scores,
+    box_mass,
+    cider_d,
+    exact_match,
+    relation_accuracy,
+)
+
+
+def test_bleu_matches_sacrebleu_with_a_variable_number_of_references():
+    import sacrebleu
+
+    hypotheses = ["a cat sat on the mat", "a dog ran in the park today"]
+    references = [["a cat sat on the mat", "the cat sat"], ["a dog ran in a park"]]
+    scores = bleu_scores(hypotheses, references)
+    expected = sacrebleu.corpus_bleu(
+        hypotheses, [["a cat sat on the mat", "a dog ran in a park"], ["the cat sat", None]], tokenize="none"
+    )
+    assert scores["bleu4"] == pytest.approx(expected.score)
+    assert scores["bleu1"] >= scores["bleu2"] >= scores["bleu3"] >= scores["bleu4"]
+    assert bleu_scores(["a b c d"], [["a b c d"]])["bleu4"] == pytest.approx(100.0)
+    assert bleu_scores([], []) == {"bleu1": 0.0, "bleu2": 0.0, "bleu3": 0.0, "bleu4": 0.0}
+
+
+def test_cider_d_by_hand():
+    # Every n-gram occurs in one image's references: idf = log 2; a perfect 3-word match scores 1 on
+    # orders 1-3 and 0 on order 4 (no 4-gram): 10 · 3/4.
+    corpus, scores = cider_d(["a b c", "x"], [["a b c"], ["d e f"]])
+    assert scores == pytest.approx([7.5, 0.0])
+    assert corpus == pytest.approx(3.75)
+    # "a" is in both images' references: idf 0, it counts for nothing; "b" and "a b" match.
+    _, scores = cider_d(["a b", "a c"], [["a b"], ["a c"]])
+    assert scores == pytest.approx([5.0, 5.0])
+    # several references: the mean over them; a length gap costs exp(-δ²/2σ²) (δ in bigrams)
+    _, (both,) = cider_d(["a b c"], [["a b c", "a b c"]])
+    assert both == 0.0  # one image only: log|I| = 0, every weight is 0
+    hypotheses, references = ["a b c x y", "z"], [["a b c"], ["z w"]]
+    (_, (gaussian, _)), (_, (flat, _)) = (
+        cider_d(hypotheses, references),
+        cider_d(hypotheses, references, 1e12),
+    )
+    assert gaussian == pytest.approx(flat * math.exp(-(2**2) / (2 * 6**2)))  # 4 bigrams against 2
+
+
+def test_cider_d_clips_repeated_words():
+    _, (repeated, _) = cider_d(["a a a a", "z"], [["a b c d"], ["z y"]])
+    _, (once, _) = cider_d(["a", "z"], [["a b c d"], ["z y"]])
+    assert repeated < 10 and once < 10
+
+
+def test_exact_match_and_relation_words():
+    assert exact_match(["a b", "c"], [["x", "a b"], ["d"]]) == 0.5
+    accuracy, total = relation_accuracy(
+        ["a top to the left of a bag and a coat below the top", "a bag above a shirt", "a dress"],
+        ["a top to the left of a bag and a coat above the top", "a bag above a shirt", "a dress"],
+    )
+    assert (accuracy, total) == (2 / 3, 3)
+    assert relation_accuracy(["a top"], ["a top to the right of a bag"]) == (0.0, 1)
+
+
+def test_box_mass_and_attention_in_box():
+    uniform = [0.25] * 4  # a 2×2 grid over a 4×4 image
+    assert box_mass(uniform, (2, 2), (4, 4), (0, 0, 2, 4)) == pytest.approx(0.5)  # the left half
+    assert box_mass([1, 0, 0, 0], (2, 2), (4, 4), (0, 0, 2, 2)) == pytest.approx(1.0)
+    assert box_mass([1, 0, 0, 0], (2, 2), (4, 4), (1, 1, 3, 3)) == pytest.approx(
+        0.25
+    )  # a quarter of the cell
+    weights = [[1, 0, 0, 0], [0.2, 0.3, 0.1, 0.4], [0, 0, 0, 1]]
+    items = [{"word": "bag", "box": [0, 0, 2, 2]}, {"word": "coat", "box": [2, 2, 4, 4]}]
+    assert attention_in_box(["bag", "above", "coat"], weights, items, (2, 2), (4, 4)) == pytest.approx(
+        [1.0, 1.0]
+    )
+    assert attention_in_box(["a", "coat"], weights, items, (2, 2), (4, 4)) == pytest.approx([0.4])

@@ -1,0 +1,294 @@
+"""The captioner: init mode == the numpy CS231n reference, attention, masking, decoding, overfitting."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.generate import beam_search, greedy_decode
+from rnnlab.models.captioner import (
+    CaptionEncoderConfig,
+    Captioner,
+    CaptionerConfig,
+    load_pretrained_encoder,
+    reorder_caption_state,
+)
+from rnnlab.models.cnn import CNNConfig, CNNEncoder
+from rnnlab.reference import CaptioningRNN
+from rnnlab.reference.torch_layout import course_gradients_from_torch, torch_from_course
+
+WORDS = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "cat", "dog", "sat"]
+NULL, START, END = 0, 1, 2
+
+
+def features_model(mode, cell="lstm", L=4, D=6, V=8, **settings) -> Captioner:
+    config = CaptionerConfig(
+        mode=mode,
+        cell=cell,
+        embedding=8,
+        hidden=16,
+        attention_size=8,
+        dropout=0.0,
+        encoder=CaptionEncoderConfig(kind="features"),
+        **settings,
+    )
+    return Captioner(V, config, (D,) if mode == "init" and L == 1 else (L, D))
+
+
+def captions_batch():
+    """(3, 6): <START> words <END>, padded with <NULL>, of different lengths."""
+    return torch.tensor(
+        [[START, 4, 5, 7, END, NULL], [START, 6, END, NULL, NULL, NULL], [START, 4, 6, 7, 5, END]]
+    )
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_init_mode_matches_the_numpy_captioning_rnn(cell):
+    torch.manual_seed(0)
+    N, D, W, H = 3, 5, 4, 6
+    reference = CaptioningRNN(
+        {w: i for i, w in enumerate(WORDS)},
+        input_dim=D,
+        wordvec_dim=W,
+        hidden_dim=H,
+        cell_type=cell,
+        dtype=np.float64,
+        seed=3,
+    )
+    config = CaptionerConfig(
+        mode="init",
+        cell=cell,
+        embedding=W,
+        hidden=H,
+        dropout=0.0,
+        encoder=CaptionEncoderConfig(kind="features"),
+    )
+    model = Captioner(len(WORDS), config, (D,)).double()
+    p = reference.params
+    name = "rnn-tanh" if cell == "rnn" else "lstm"
+    with torch.no_grad():
+        model.embedding.weight.copy_(torch.from_numpy(p["W_embed"]))
+        model.project.weight.copy_(torch.from_numpy(p["W_proj"].T))
+        model.project.bias.copy_(torch.from_numpy(p["b_proj"]))
+        for key, value in torch_from_course(name, p["Wx"], p["Wh"], p["b"]).items():
+            getattr(model.cell, key).copy_(torch.from_numpy(value))
+        model.out.weight.copy_(torch.from_numpy(p["W_vocab"].T))
+        model.out.bias.copy_(torch.from_numpy(p["b_vocab"]))
+    features = np.random.default_rng(1).standard_normal((N, D))
+    captions = captions_batch()
+
+    expected_loss, expected_grads = reference.loss(features, captions.numpy())
+    nll, mask, _ = model.token_nll(model.encode(torch.from_numpy(features)), captions)
+    loss = nll.sum() / N  # the reference sums over time and averages over the batch
+    loss.backward()
+    assert loss.item() == pytest.approx(expected_loss, rel=1e-10)
+    grads = {
+        "W_embed": model.embedding.weight.grad,
+        "W_proj": model.project.weight.grad.T,
+        "b_proj": model.project.bias.grad,
+        "W_vocab": model.out.weight.grad.T,
+        "b_vocab": model.out.bias.grad,
+    }
+    cell_grads = course_gradients_from_torch(
+        name, *(getattr(model.cell, k).grad.numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    )
+    for key, value in {**{k: v.numpy() for k, v in grads.items()}, **cell_grads}.items():
+        np.testing.assert_allclose(value, expected_grads[key], rtol=1e-8, atol=1e-12, err_msg=key)
+
+    expected = reference.sample(features, max_length=5)
+    state = model.init_state(model.encode(torch.from_numpy(features)))
+    found = greedy_decode(model.step, state, torch.full((N,), START), 5, eos_id=END)
+    ours = [tokens + [NULL] * (5 - len(tokens)) for ((tokens, _),) in found]
+    np.testing.assert_array_equal(np.array(ours), expected)
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_attention_weights_sum_to_one(mode):
+    torch.manual_seed(1)
+    model = features_model(mode, cell="gru", L=5)
+    grid = torch.randn(3, 5, 6)
+    for training in (True, False):
+        model.train(training)
+        out = model(grid, captions_batch()[:, :-1])
+        assert out.weights.shape == (3, 5, 5)
+        torch.testing.assert_close(out.weights.sum(-1), torch.ones(3, 5))
+        assert (out.weights >= 0).all()
+
+
+@pytest.mark.parametrize("mode", ["soft", "init"])
+def test_padding_is_masked(mode):
+    torch.manual_seed(2)
+    model = features_model(mode, L=4, doubly_stochastic=0.5).eval()
+    grid = torch.randn(3, 4, 6)
+    captions = captions_batch()
+    nll, mask, _ = model.token_nll(grid, captions)
+    assert mask.tolist()[1] == [True, True, False, False, False]
+    assert (nll[~mask] == 0).all()
+    for row in range(3):  # each caption alone, without padding, gives the same word losses
+        length = int((captions[row] != NULL).sum())
+        alone, _, _ = model.token_nll(grid[row : row + 1], captions[row : row + 1, :length])
+        torch.testing.assert_close(alone[0], nll[row, : length - 1])
+    # the loss (with the doubly stochastic term) is a per-word mean over the real words only
+    total, words = 0.0, 0
+    for row in range(3):
+        length = int((captions[row] != NULL).sum())
+        loss, _ = model.loss(grid[row : row + 1], captions[row : row + 1, :length])
+        total, words = total + loss.item() * (length - 1), words + length - 1
+    assert model.loss(grid, captions)[0].item() == pytest.approx(total / words, rel=1e-5)
+
+
+def sequence_log_prob(model, grid, tokens):
+    """log p(tokens | image) by stepping the model (tokens end with <END> or stop at the length limit)."""
+    state = model.init_state(grid)
+    previous, total = torch.tensor([START]), 0.0
+    for token in tokens:
+        logits, state = model.step(previous, state)
+        total += torch.log_softmax(logits.double(), -1)[0, token].item()
+        previous = torch.tensor([token])
+    return total
+
+
+def test_beam_search_finds_the_brute_force_optimum():
+    torch.manual_seed(3)
+    V, length = 5, 3
+    model = features_model("soft", L=3, V=V).eval()
+    with torch.no_grad():
+        model.out.weight.mul_(4.0)  # peaked distributions, so greedy and the optimum differ more often
+    grids = torch.randn(4, 3, 6)
+    found = beam_search(
+        model.step,
+        model.init_state(grids),
+        torch.full((4,), START),
+        V**2,
+        length,
+        eos_id=END,
+        reorder_state=reorder_caption_state,
+    )
+    greedy = greedy_decode(model.step, model.init_state(grids), torch.full((4,), START), length, eos_id=END)
+    beam1 = beam_search(
+        model.step,
+        model.init_state(grids),
+        torch.full((4,), START),
+        1,
+        length,
+        eos_id=END,
+        reorder_state=reorder_caption_state,
+    )
+    for b in range(4):
+        grid = grids[b : b + 1]
+        candidates = [
+            list(seq)
+            for n in range(1, length + 1)
+            for seq in itertools.product(range(V), repeat=n)
+            if (END in seq and seq.index(END) == n - 1) or (END not in seq and n == length)
+        ]
+        scores = {tuple(c): sequence_log_prob(model, grid, c) for c in candidates}
+        best = max(scores, key=scores.get)
+        tokens, score = found[b][0]
+        assert tuple(tokens) == best
+        assert score == pytest.approx(scores[best], abs=1e-4)
+        assert beam1[b][0][0] == greedy[b][0][0]
+        assert greedy[b][0][1] <= scores[best] + 1e-6
+
+
+def test_reorder_state_picks_rows():
+    model = features_model("soft", L=3)
+    state = model.init_state(torch.randn(2, 3, 6))
+    picked = reorder_caption_state(state, torch.tensor([1, 1, 0]))
+    assert picked.annotations.shape == (3, 3, 6) and picked.hidden[0].shape == (3, 16)
+    torch.testing.assert_close(picked.keys[0], state.keys[1])
+    assert (
+        reorder_caption_state(
+            features_model("init", L=1).init_state(torch.randn(2, 1, 6)), torch.tensor([0])
+        ).annotations
+        is None
+    )
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "init"])
+def test_overfits_a_tiny_caption_set(mode):
+    torch.manual_seed(4)
+    model = features_model(mode, L=4, doubly_stochastic=0.0)
+    grid = torch.randn(3, 4, 6)
+    captions = captions_batch()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss, _ = model.loss(grid, captions)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    nll, mask, _ = model.token_nll(grid, captions)
+    assert nll.sum().item() / mask.sum().item() < 0.05
+    state = model.init_state(grid)
+    found = greedy_decode(model.step, state, torch.full((3,), START), 6, eos_id=END)
+    for row, ((tokens, _),) in enumerate(found):
+        assert tokens == [t for t in captions[row, 1:].tolist() if t != NULL]
+
+
+def test_hard_attention_learns_where_to_look_only_through_reinforce():
+    torch.manual_seed(5)
+    grid = torch.randn(3, 4, 6)
+
+    def attention_grad(**settings):
+        model = features_model("hard", L=4, expected_prob=0.0, **settings).train()
+        loss, parts = model.loss(grid, captions_batch())
+        loss.backward()
+        return model.attention.W_k.weight.grad, parts, model
+
+    without, _, _ = attention_grad(reinforce=0.0, entropy=0.0)
+    assert without is None or float(without.abs().sum()) == 0.0  # a sample is not differentiable
+    with_reinforce, parts, model = attention_grad()
+    assert float(with_reinforce.abs().sum()) > 0
+    assert {"nll", "reinforce", "entropy", "baseline"} <= set(parts)
+    assert bool(model.baseline_ready) and model.reward_baseline.item() == pytest.approx(
+        -parts["nll"], abs=1.5
+    )
+
+
+def test_gradcheck_cases_pass():
+    from rnnlab.diagnostics.gradcheck import REGISTRY, check_case
+
+    names = [n for n in REGISTRY if n.startswith("captioner/")]
+    assert len(names) == 3
+    for name in names:
+        result = check_case(name, REGISTRY[name])
+        assert result.passed, (name, result.error, result.max_rel_error)
+        assert result.max_rel_error < 1e-6
+
+
+def test_pretrained_encoder_reads_other_image_sizes(tmp_path):
+    torch.manual_seed(6)
+    encoder = CNNEncoder(CNNConfig(channels=[4, 8]), (1, 12, 12))
+    encoder.fit_normalization(torch.rand(10, 1, 12, 12))
+    encoder.save(tmp_path / "enc")
+    resized = load_pretrained_encoder(str(tmp_path / "enc"), (1, 20, 20))
+    assert resized.grid_shape == (5, 5)
+    torch.testing.assert_close(resized.blocks[0].layers[0].weight, encoder.blocks[0].layers[0].weight)
+    assert resized.input.mean.shape == (1, 20, 20)
+    assert resized.input.mean[0, 0, 0].item() == pytest.approx(encoder.input.mean[0, 0, 0].item())
+    with pytest.raises(Exception, match="reads 1-channel images"):
+        load_pretrained_encoder(str(tmp_path / "enc"), (3, 20, 20))
+    from rnnlab.data.images import InputPipeline
+
+    per_pixel = CNNEncoder(
+        CNNConfig(channels=[4]), (1, 6, 6), InputPipeline((1, 6, 6), center="image", flatten=False)
+    )
+    per_pixel.fit_normalization(torch.rand(10, 1, 6, 6))
+    per_pixel.save(tmp_path / "pixel")
+    with pytest.raises(Exception, match="normalises each pixel"):
+        load_pretrained_encoder(str(tmp_path / "pixel"), (1, 8, 8))
+
+
+def test_config_errors():
+    from rnnlab.errors import UserError
+
+    with pytest.raises(UserError, match="model.mode"):
+        CaptionerConfig(mode="glance")
+    with pytest.raises(UserError, match="model.cell"):
+        CaptionerConfig(cell="transformer")
+    with pytest.raises(UserError, match="attention needs a grid"):
+        features_model("soft", L=1)
+    assert math.isfinite(features_model("init", L=1).loss(torch.randn(3, 1, 6), captions_batch())[0].item())
