@@ -46,6 +46,7 @@ class ClassifierConfig:
     layers: int = 1
     bidirectional: bool = True  # read the text both ways
     dropout: float = 0.5  # on the embeddings, between layers and on the pooled vector
+    word_dropout: float = 0.0  # training tokens replaced by <unk> with this probability
     pooling: str = "max"  # last | mean | max | attention
     attention_size: int = 64  # A, for attention pooling
     path: str = "auto"  # auto | explicit | fused (see rnnlab.nn.recurrent)
@@ -59,8 +60,9 @@ class ClassifierConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"model.{name} must be a positive integer (got {value!r}).")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"model.dropout must be in [0, 1) (got {self.dropout!r}).")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"model.{name} must be in [0, 1) (got {getattr(self, name)!r}).")
         if self.pooling not in POOLINGS:
             raise UserError(f"model.pooling must be one of {', '.join(POOLINGS)} (got {self.pooling!r}).")
         if self.path not in ("auto", "explicit", "fused"):
@@ -86,9 +88,10 @@ def pool_sequence(outputs: Tensor, mask: Tensor, how: str) -> Tensor:
 class SequenceClassifier(nn.Module):
     """Token ids (B, T) with lengths (B,) -> class logits (B, C); id 0 is padding."""
 
-    def __init__(self, vocab_size: int, num_classes: int, config: ClassifierConfig) -> None:
+    def __init__(self, vocab_size: int, num_classes: int, config: ClassifierConfig, unk_id: int = 3) -> None:
         super().__init__()
         self.config = config
+        self.unk_id = unk_id
         self.embedding = nn.Embedding(vocab_size, config.embedding, padding_idx=0)
         self.rnn = Recurrent(
             config.cell,
@@ -108,6 +111,11 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """Return logits (B, C) and, for attention pooling, the weights (B, T) (else None)."""
         mask = lengths_to_mask(lengths, tokens.shape[1])  # (B, T)
+        if self.training and self.config.word_dropout > 0:
+            # Whole words dropped to <unk>: the model cannot lean on any single (rare) word, the
+            # cheapest regulariser against memorising a small training set.
+            drop = torch.rand(tokens.shape, device=tokens.device) < self.config.word_dropout
+            tokens = torch.where(drop & (tokens > 0), torch.full_like(tokens, self.unk_id), tokens)
         embedded = self.dropout(self.embedding(tokens))  # (B, T, E)
         outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, K)
         weights = None
