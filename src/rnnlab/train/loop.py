@@ -342,8 +342,11 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
 
     if run["step"] == 0 and run["last_save_step"] < 0:
         snapshot()  # a step-0 checkpoint: the first rollback target
-    bar = tqdm(total=tc.steps, initial=run["step"], disable=not (tc.progress and ddp.is_main), unit="step",
-               dynamic_ncols=True, file=sys.stderr, desc=f"train {out.name}")
+    # The bar counts steps, or seconds of the budget when the run is timed (so it has an ETA too).
+    timed = tc.steps is None
+    bar = tqdm(total=round(budget_s) if timed else tc.steps, initial=round(clock()) if timed else run["step"],
+               disable=not (tc.progress and ddp.is_main), unit="s" if timed else "step", dynamic_ncols=True,
+               file=sys.stderr, desc=f"train {out.name}")
     tokens_per_step = dc.batch_size * dc.seq_len
     stop_reason = "done"
     last_val = None
@@ -405,7 +408,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
             run["acc_tokens"] += tokens_per_step
             run["acc_time"] += time.perf_counter() - tick
             run["elapsed"] = clock()
-            bar.update(1)
+            bar.update(min(round(clock()), bar.total) - bar.n if timed else 1)
             if run["step"] % tc.log_every == 0:
                 mean_loss = run["acc_loss"] / run["acc_steps"]
                 tokens_per_s = run["acc_tokens"] / max(run["acc_time"], 1e-9)
@@ -413,7 +416,8 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
                     log.write({"step": run["step"], "split": "train", **lm_metrics(mean_loss),
                                "lr": lr, "grad_norm": grad_norm, "tokens_per_s": round(tokens_per_s, 1),
                                "time": round(clock(), 3)})
-                bar.set_postfix(loss=f"{mean_loss:.3f}", bpc=f"{mean_loss / math.log(2):.3f}",
+                bpc = mean_loss / math.log(2)
+                bar.set_postfix(step=run["step"], loss=f"{mean_loss:.3f}", bpc=f"{bpc:.3f}",
                                 tok_s=f"{tokens_per_s:,.0f}", refresh=False)
                 run.update(acc_loss=0.0, acc_steps=0, acc_tokens=0, acc_time=0.0)
     finally:
