@@ -2,23 +2,30 @@
 
 Letters: B batch, T time, D input size, H hidden size, K = num_layers × num_directions.
 
-One set of parameters, two ways to run it:
+One set of parameters, three ways to run it (`path`):
 
-- the **explicit** path runs the cells of `rnnlab.nn.cells` in a Python time loop — the course's
-  equations, readable and extensible (peephole LSTM, Cho's GRU have no fused kernel). The input
-  projection W_ih x_t + b_ih of all T steps is hoisted into one matmul before the loop;
-- the **fused** path hands the very same tensors to PyTorch's RNN kernels (`torch._VF.lstm/gru/
-  rnn_tanh/rnn_relu`, what `torch.nn.LSTM` itself calls; oneDNN on the CPU, cuDNN on a GPU).
+- **explicit**: each layer and direction is one autograd Function whose backward is the course's
+  hand-derived BPTT (`rnnlab.nn.bptt`): the time loop runs without recording autograd, and the
+  input projection W_ih x_t + b of all T steps is one matmul before the loop. Every cell of
+  `rnnlab.nn.cells` has such a kernel, including those no library fuses (peephole LSTM, Cho's GRU);
+  a cell class without one (a user's subclass) runs on the loop below;
+- **loop**: the cells of `rnnlab.nn.cells` in a plain Python time loop under autograd — the
+  equations exactly as the course writes them, and the reference the other two are tested against
+  (also the path for gradients of gradients, which the BPTT Functions do not support);
+- **fused**: the very same tensors handed to PyTorch's RNN kernels (`torch._VF.lstm/gru/rnn_tanh/
+  rnn_relu`, what `torch.nn.LSTM` itself calls; oneDNN on the CPU, cuDNN on a GPU).
 
-`path="auto"` takes the fused path whenever the cell has a kernel. The tests prove both paths give
-the same outputs, final states and parameter gradients.
+`path="auto"` picks, per cell type, the path measured faster for training on the CPU
+(`benchmarks/explicit_speed.py`; see `AUTO_PATHS`), and the fused kernels on a GPU. The choice is a
+fixed rule rather than a timing taken at run time, so that a run and its resumption take the same
+path. The tests prove all paths give the same outputs, final states and parameter gradients.
 
 State convention (PyTorch's): h of shape (K, B, H), and for LSTMs the tuple (h, c); row
 `layer * num_directions + direction` belongs to `self.cells[layer * num_directions + direction]`.
 
 Variable lengths: pass `lengths` (B,) or a boolean `mask` (B, T) of valid steps (a prefix of each
 row). Padded steps never change the state, the final state is taken at each sequence's own last
-step, and outputs at padded positions are zero — on both paths.
+step, and outputs at padded positions are zero — on every path.
 """
 
 from __future__ import annotations
@@ -28,9 +35,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from .bptt import has_kernel, run_sequence
 from .cells import RecurrentCell, canonical_cell_name, make_cell
 
-PATHS = ("auto", "explicit", "fused")
+PATHS = ("auto", "explicit", "fused", "loop")
+
+#: What `path="auto"` runs on the CPU, per cell: the faster path for a training step, as measured by
+#: benchmarks/explicit_speed.py (2-layer models, 2×256 B 32 and 2×512 B 64, T 128). PyTorch's LSTM
+#: kernel is oneDNN's fused RNN, about 1.2× faster than the explicit path; its GRU and vanilla-RNN
+#: kernels are a loop of BLAS calls, which the explicit path beats by 1.3–2×. Cells without a fused
+#: kernel always run explicit.
+AUTO_PATHS = {"lstm": "fused", "gru": "explicit", "rnn-tanh": "explicit", "rnn-relu": "explicit"}
 
 
 def map_state(fn, state):
@@ -82,7 +97,7 @@ class Recurrent(nn.Module):
         input_size: D. hidden_size: H. num_layers: depth of the stack.
         bidirectional: run a second cell per layer over the reversed sequence and concatenate.
         dropout: dropout on the outputs of every layer but the last (as torch.nn.LSTM).
-        path: "auto", "explicit" or "fused" (see the module docstring).
+        path: "auto", "explicit", "fused" or "loop" (see the module docstring).
 
     Shapes: x (B, T, D) -> output (B, T, H·num_directions); state (K, B, H) or a tuple of two.
     """
@@ -135,13 +150,20 @@ class Recurrent(nn.Module):
         first: RecurrentCell = self.cells[0]
         return first.fused_mode
 
-    def resolved_path(self) -> str:
-        """The path `forward` will take: "explicit" or "fused"."""
-        if self.path == "explicit" or self.fused_mode is None:
-            if self.path == "fused":
-                raise ValueError(f"cell {self.cell_name!r} has no fused kernel; use 'explicit' or 'auto'")
-            return "explicit"
-        return "fused"
+    def resolved_path(self, device: torch.device | None = None) -> str:
+        """The path `forward` will take on `device`: "explicit", "fused" or "loop"."""
+        if self.path == "fused" and self.fused_mode is None:
+            raise ValueError(f"cell {self.cell_name!r} has no fused kernel; use 'explicit' or 'auto'")
+        path = self.path
+        if path == "auto":
+            if self.fused_mode is None:
+                path = "explicit"
+            else:
+                device = device if device is not None else self.cells[0].weight_hh.device
+                path = "fused" if device.type != "cpu" else AUTO_PATHS.get(self.cell_name, "fused")
+        if path == "explicit" and not all(has_kernel(cell) for cell in self.cells):
+            path = "loop"  # a cell class without a hand-written BPTT
+        return path
 
     def zero_state(self, batch_size: int, *, like: Tensor | None = None):
         """The all-zero initial state for `batch_size` sequences."""
@@ -172,11 +194,53 @@ class Recurrent(nn.Module):
                 raise ValueError(f"lengths must lie in [1, {x.shape[1]}]")
         if state is None:
             state = self.zero_state(x.shape[0], like=x)
-        if self.resolved_path() == "fused":
+        path = self.resolved_path(x.device)
+        if path == "fused":
             return self._forward_fused(x, state, lengths)
-        return self._forward_explicit(x, state, lengths)
+        if path == "explicit":
+            if torch.is_autocast_enabled(x.device.type):
+                # The BPTT kernels are written for one dtype: under autocast they compute in the
+                # parameters' dtype (bf16 speed comes from the fused kernels, not from this path).
+                dtype = self.cells[0].weight_hh.dtype
+                state = map_state(lambda s: s.to(dtype), state)
+                with torch.autocast(x.device.type, enabled=False):
+                    return self._forward_explicit(x.to(dtype), state, lengths)
+            return self._forward_explicit(x, state, lengths)
+        return self._forward_loop(x, state, lengths)
 
     def _forward_explicit(self, x: Tensor, state, lengths: Tensor | None):
+        """One BPTT Function per layer and direction (`rnnlab.nn.bptt`), time-major inside."""
+        T = x.shape[1]
+        mask = None
+        if lengths is not None:
+            mask = lengths_to_mask(lengths.to(x.device), T).t().unsqueeze(2)  # (T, B, 1)
+        # Time-major between the layers: each kernel step then reads one contiguous (B, ·) slab.
+        # The transposes are views; the fused kernels do exactly the same.
+        layer_input = x.transpose(0, 1)  # (T, B, D)
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                s = map_state(lambda t, k=k: t[k], state)  # (B, H) or a tuple of two
+                seq = layer_input if direction == 0 else _reverse_time_major(layer_input, lengths)
+                out, s = run_sequence(self.cells[k], seq, s, mask)  # (T, B, H)
+                if direction == 1:
+                    out = _reverse_time_major(out, lengths)
+                outputs.append(out)
+                finals.append(s)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, H·dirs)
+            if self.dropout > 0 and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+        return layer_input.transpose(0, 1), self._stack_finals(finals)  # (B, T, H·dirs)
+
+    def _stack_finals(self, finals: list):
+        if self.is_lstm:
+            return torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals])
+        return torch.stack(finals)  # (K, B, H)
+
+    def _forward_loop(self, x: Tensor, state, lengths: Tensor | None):
+        """The cells in a Python time loop under autograd: the reference for the other paths."""
         B, T, _ = x.shape
         valid = None
         if lengths is not None:
@@ -212,11 +276,7 @@ class Recurrent(nn.Module):
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (B, T, H·dirs)
             if self.dropout > 0 and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
-        if self.is_lstm:
-            final = (torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals]))
-        else:
-            final = torch.stack(finals)  # (K, B, H)
-        return layer_input, final
+        return layer_input, self._stack_finals(finals)
 
     def flat_weights(self) -> list[Tensor]:
         """Parameters in the order the fused kernels expect: per layer, per direction."""
@@ -252,6 +312,13 @@ class Recurrent(nn.Module):
             f"cell={self.cell_name!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bidirectional={self.bidirectional}, dropout={self.dropout}, path={self.path!r}"
         )
+
+
+def _reverse_time_major(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """`reverse_padded` for a time-major x (T, B, ...)."""
+    if lengths is None:
+        return x.flip(0)
+    return reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)
 
 
 def _keep_where(m: Tensor, new, old):
