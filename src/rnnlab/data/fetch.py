@@ -186,7 +186,8 @@ def fetch(name: str, data_root: str | Path | None = None, progress: bool = True)
     if name == "fashion-mnist":
         from rnnlab.data.images import fetch_fashion_mnist
 
-        return fetch_fashion_mnist(resolve_data_root(data_root) / name, resolve_data_root(data_root), progress)
+        root = resolve_data_root(data_root)
+        return fetch_fashion_mnist(root / name, root, progress)
     # The sequence-task datasets (polarity, ptb-pos-sample, bible-es-en, dates) are fetched and
     # converted by their own module; imported here so that this module knows nothing of their formats.
     from rnnlab.data.text_tasks import TEXT_DATASETS, fetch_text_dataset
