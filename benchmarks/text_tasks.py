@@ -83,8 +83,8 @@ def calibrated(log_probs_val: torch.Tensor, gold_val: torch.Tensor) -> float:
 
 CLASSIFY_CONFIGS = {
     # name: (description, settings on top of the defaults)
-    "max": ("BiLSTM, max pooling", {"model": {"pooling": "max"}}),
-    "attention": ("BiLSTM, attention pooling", {"model": {"pooling": "attention"}}),
+    "max": ("BiLSTM, max pooling", {"model": {"pooling": "max", "word_dropout": 0.0}}),
+    "attention": ("BiLSTM, attention pooling", {"model": {"pooling": "attention", "word_dropout": 0.0}}),
     "mean+worddrop": (
         "BiLSTM, mean pooling, word dropout 0.1",
         {"model": {"pooling": "mean", "word_dropout": 0.1}},

@@ -131,7 +131,7 @@ def add_train_parsers(train_sub) -> None:
         "--format", choices=("auto", "csv", "tsv", "jsonl"), help="data format (default auto)"
     )
     classify.add_argument("--level", choices=("word", "char"), help="token level (default word)")
-    classify.add_argument("--pooling", choices=("last", "mean", "max", "attention"), help="default max")
+    classify.add_argument("--pooling", choices=("last", "mean", "max", "attention"), help="default mean")
     classify.set_defaults(func=cmd_train_task, task_name="classify")
 
     tag = train_sub.add_parser(

@@ -46,8 +46,8 @@ class ClassifierConfig:
     layers: int = 1
     bidirectional: bool = True  # read the text both ways
     dropout: float = 0.5  # on the embeddings, between layers and on the pooled vector
-    word_dropout: float = 0.0  # training tokens replaced by <unk> with this probability
-    pooling: str = "max"  # last | mean | max | attention
+    word_dropout: float = 0.1  # training tokens replaced by <unk> with this probability
+    pooling: str = "mean"  # last | mean | max | attention (mean did best on the polarity snippets)
     attention_size: int = 64  # A, for attention pooling
     path: str = "auto"  # auto | explicit | fused (see rnnlab.nn.recurrent)
 
