@@ -90,6 +90,8 @@ def main() -> None:
         "0",
         "--set",
         "train.eval_tokens=100000",
+        "--set",
+        "train.final_eval_tokens=100000",
     ]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)

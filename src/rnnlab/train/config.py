@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 1
     eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
     eval_tokens: int = 200_000  # at most this many validation tokens per evaluation (0: all)
+    final_eval_tokens: int = 1_000_000  # at most this many at the end of the run (0: all)
     save_every: int = 250  # write the `last` checkpoint every N steps
     log_every: int = 10  # one train event in metrics.jsonl per N steps (losses averaged)
     clip_norm: float | None = 5.0  # global L2-norm gradient clipping (None: off)
@@ -65,7 +66,7 @@ class TrainConfig:
         if self.minutes is not None and not self.minutes > 0:
             raise UserError(f"train.minutes must be greater than 0 (got {self.minutes!r}).")
         for name in ("eval_every", "save_every", "overfit", "early_stopping", "max_rollbacks", "threads",
-                     "eval_tokens"):
+                     "eval_tokens", "final_eval_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise UserError(f"train.{name} must be a non-negative integer (got {value!r}).")

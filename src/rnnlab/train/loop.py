@@ -426,7 +426,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
     # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
     run["elapsed"] = clock()
     if run["last_eval_step"] != run["step"] or last_val is None:
-        result = evaluate(0)
+        result = evaluate(tc.final_eval_tokens)
         last_val = result["event"]
         snapshot(("last", "best") if result["improved"] else ("last",), last_val)
     elif run["last_save_step"] != run["step"]:
