@@ -31,7 +31,7 @@ def loops(request):
     if request.param and not scripted:
         pytest.skip("TorchScript is not available in this build")
     yield request.param
-    bptt.use_scripted_loops(False)
+    bptt.use_scripted_loops(True)  # the default
 
 
 def _states(s):
@@ -171,20 +171,21 @@ def test_auto_follows_the_measured_rule():
             assert layer.resolved_path(torch.device("meta")) == "fused"
 
 
-@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "blas"])
+@pytest.mark.parametrize("onednn, steps", [(True, 9), (True, 4), (False, 9)],
+                         ids=["onednn-prepacked", "onednn-plain", "blas"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_float32_matmul_backends(cell, onednn):
-    """In float32 the kernels' matmuls go through oneDNN (prepacked weights) or torch.mm.
-
-    The reference is the same layer in float64, which the tests above tie to the loop.
-    """
+def test_float32_matmul_backends(cell, onednn, steps):
+    """In float32 the kernels' matmuls go through oneDNN (weights prepacked unless the sequence is
+    short) or torch.mm. The reference is the same layer in float64, which the tests above tie to
+    the loop."""
     torch.manual_seed(4)
     layer = Recurrent(cell, 5, 8, num_layers=2, bidirectional=True)
     _randomize(layer)
-    x = torch.randn(4, 9, 5, dtype=torch.double)
+    assert bptt.PACK_MIN_STEPS > 4
+    x = torch.randn(4, steps, 5, dtype=torch.double)
     h0 = torch.randn(4, 4, 8, dtype=torch.double)
     state = (h0, torch.randn_like(h0)) if layer.is_lstm else h0
-    lengths = torch.tensor([9, 3, 1, 7])
+    lengths = torch.tensor([steps, 3, 1, steps - 1])
     out_r, fin_r, grad_r = _run(layer.double(), x, state, lengths, "explicit")
     bptt.use_onednn(onednn)
     try:
