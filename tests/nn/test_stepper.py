@@ -130,3 +130,12 @@ def test_bidirectional_layers_cannot_step():
     model.rnn.num_directions = 2  # as a bidirectional stack would report
     with pytest.raises(ValueError, match="bidirectional"):
         Stepper(model).step(torch.tensor([1]))
+
+
+def test_refresh_sees_replaced_parameters():
+    model = _model("lstm")
+    stepper = Stepper(model)
+    _assert_steps_match(model, stepper, 1)
+    model.decoder = torch.nn.Linear(16, 30)  # a new object, not new values
+    stepper.refresh()
+    _assert_steps_match(model, stepper, 1)

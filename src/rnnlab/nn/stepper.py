@@ -150,8 +150,10 @@ class Stepper:
 
     Build it from a model (`Stepper(model)`, or `stepper_for(model)` for a cached one, which is what
     `LanguageModel.step` uses) and hand it to `rnnlab.generate` like the model itself. It reads the
-    model's parameters; when they change (training, loading a checkpoint, `.double()`), the next
-    step rebuilds the rearranged weights.
+    model's parameters; when their values change (training, `load_state_dict`, `.double()`), the next
+    step rebuilds the rearranged weights. Parameters replaced by new objects (a swapped submodule,
+    `load_state_dict(..., assign=True)`) are not seen: call `refresh()` then. (Listing the
+    parameters every step would cost a tenth of a batch-1 step.)
 
     Args:
         model: a `rnnlab.models.language_model.LanguageModel` (unidirectional recurrent stack).
@@ -180,6 +182,11 @@ class Stepper:
         return self.model.init_state(batch_size)
 
     # ---- preparing the weights ---------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Read the model's parameter objects again and rebuild everything on the next step."""
+        self._params = list(self.model.parameters())
+        self._fingerprint = None
 
     def _current(self) -> tuple:
         return tuple((p.data_ptr(), p._version) for p in self._params)
