@@ -16,8 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import UserError
-
 
 def _positive_int(text: str) -> int:
     try:
@@ -127,16 +125,17 @@ def add_train_parsers(train_sub) -> None:
 def _train_values(args) -> tuple[dict, str | None]:
     """The config file and the flags as a nested dict (model-specific flags go to that model's section)."""
     from .train.config import load_yaml, merge
-
-    values = load_yaml(args.config) if args.config else {}
-    name = args.model or (values.get("model") or {}).get("name")
     from .train.image_loop import _override_value
 
-    name = name or _override_value(args.set, "model.name")
-    if args.resume and name is None:
-        name = None  # the saved run decides
-    elif name is None:
-        name = "cnn"
+    values = load_yaml(args.config) if args.config else {}
+    # The model family decides where --hidden, --dropout, ... go: --model, the config file, --set
+    # model.name=..., the run being resumed, or the default (cnn).
+    name = args.model or (values.get("model") or {}).get("name") or _override_value(args.set, "model.name")
+    if name is None and args.resume and (Path(args.out) / "checkpoints" / "last").is_file():
+        from .train.checkpoint import load_checkpoint
+
+        name = load_checkpoint(Path(args.out), "last", task="image").document["config"]["model"]["name"]
+    name = name or "cnn"
     flags = {
         ("data", "path"): args.data,
         ("data", "batch_size"): args.batch_size,
@@ -186,13 +185,9 @@ def _train_values(args) -> tuple[dict, str | None]:
     for (section, key), value in flags.items():
         if value is not None:
             values = merge(values, {section: {key: value}})
-    if any(v is not None for v in model_flags.values()):
-        family = name
-        if family is None:
-            raise UserError("model options need --model (or use --set model.NAME.key=value).")
-        for key, value in model_flags.items():
-            if value is not None:
-                values = merge(values, {"model": {family: {key: value}}})
+    for key, value in model_flags.items():
+        if value is not None:
+            values = merge(values, {"model": {name: {key: value}}})
     # A budget given on the command line replaces the defaults' (e.g. --minutes alone: no epoch limit).
     budget = {k: getattr(args, k) for k in ("epochs", "steps", "minutes")}
     if any(v is not None for v in budget.values()):

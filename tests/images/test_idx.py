@@ -79,7 +79,7 @@ def test_folder_validation(tmp_path, idx):
         read_idx_folder(folder)
     # a missing file
     (folder / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(UserError, match="four IDX files"):
+    with pytest.raises(UserError, match="lacks t10k-labels-idx1-ubyte"):
         read_idx_folder(folder)
     # the other common spelling (train-images.idx3-ubyte) is accepted
     dotted = tmp_path / "dotted"

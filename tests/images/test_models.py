@@ -172,6 +172,7 @@ OVERFIT = {
         "model.mlp.hidden=[64]",
         "model.mlp.dropout=0",
         "model.mlp.input_dropout=0",
+        "model.mlp.label_smoothing=0",
         "train.steps=60",
         "optim.lr=0.01",
     ],

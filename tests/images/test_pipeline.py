@@ -283,3 +283,31 @@ def test_linear_svm_with_lbfgs_and_hog(cli, small_idx_folder, tmp_path):
     assert "(K − 1)Δ = 3.0000" in err
     train = [e["loss"] for e in read_metrics(run) if e["split"] == "train"]
     assert len(train) == 8 and train[-1] < train[0]
+
+
+def test_training_on_all_images_without_validation(cli, small_idx_folder, tmp_path):
+    run = tmp_path / "all"
+    code, out, err = cli(
+        "train",
+        "image",
+        "--data",
+        small_idx_folder,
+        "--out",
+        run,
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "16",
+        "--epochs",
+        2,
+        "--set",
+        "data.val_size=0",
+        "--no-progress",
+    )
+    assert code == 0, err
+    events = read_metrics(run)
+    assert not [e for e in events if e["split"] == "val"] and [e for e in events if e["split"] == "test"]
+    assert (run / "checkpoints" / "best").read_text() == (run / "checkpoints" / "last").read_text()
+    assert load_checkpoint(run, "best").step == 10  # 80 images / 16 per batch × 2 epochs

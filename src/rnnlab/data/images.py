@@ -145,18 +145,27 @@ def read_idx(path: str | Path) -> np.ndarray:
     return parse_idx(raw, str(path))
 
 
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    dotted = stem.replace("-idx", ".idx")  # train-images.idx3-ubyte (another common spelling)
+    candidates = [folder / f"{s}{ext}" for s in (stem, dotted) for ext in ("", ".gz")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def find_idx_files(folder: str | Path) -> dict[tuple[str, str], Path] | None:
     """The four IDX files of an MNIST-format folder by (split, kind), or None when any is missing."""
-    folder = Path(folder)
-    found = {}
-    for key, stem in IDX_STEMS.items():
-        dotted = stem.replace("-idx", ".idx")  # train-images.idx3-ubyte (another common spelling)
-        candidates = [folder / f"{s}{ext}" for s in (stem, dotted) for ext in ("", ".gz")]
-        match = next((c for c in candidates if c.is_file()), None)
-        if match is None:
-            return None
-        found[key] = match
-    return found
+    found = {key: _idx_file(Path(folder), stem) for key, stem in IDX_STEMS.items()}
+    return None if None in found.values() else found
+
+
+def _missing_idx_message(folder: Path) -> str:
+    missing = [f"{stem}[.gz]" for stem in IDX_STEMS.values() if _idx_file(folder, stem) is None]
+    if len(missing) < len(IDX_STEMS):
+        return (
+            f"{folder} lacks {', '.join(missing)} of the four IDX files of an MNIST-format dataset; "
+            "add the missing file(s) or fetch the dataset again."
+        )
+    names = ", ".join(f"{stem}[.gz]" for stem in IDX_STEMS.values())
+    return f"{folder} does not hold the four IDX files of an MNIST-format dataset ({names})."
 
 
 @dataclass
@@ -203,8 +212,7 @@ def read_idx_folder(folder: str | Path) -> tuple[ImageSet, ImageSet]:
     """Read and validate the four IDX files of an MNIST-format folder: (train, test)."""
     files = find_idx_files(folder)
     if files is None:
-        names = ", ".join(f"{stem}[.gz]" for stem in IDX_STEMS.values())
-        raise UserError(f"{folder} does not hold the four IDX files of an MNIST-format dataset ({names}).")
+        raise UserError(_missing_idx_message(Path(folder)))
     sets = []
     for split in ("train", "test"):
         images = _as_images(read_idx(files[split, "images"]), str(files[split, "images"]))
@@ -396,6 +404,8 @@ def load_image_data(data: str | Path, data_root: str | Path | None = None) -> Im
                 train, test = read_idx_folder(given)
                 write_cache(cache, train, test, [], given.resolve().name, str(given.resolve()))
             return open_cache(cache)
+        if any(_idx_file(given, stem) for stem in IDX_STEMS.values()):
+            raise UserError(_missing_idx_message(given))
         raise UserError(
             f"the folder {given} holds neither a cached image dataset (meta.json) nor the four "
             "MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)."

@@ -36,6 +36,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
@@ -57,6 +58,7 @@ class CNNConfig:
     readout: str = "flatten"  # flatten (all L·D grid values) | pool (the D global-average features)
     hidden: int = 256  # width of a hidden fully connected layer before the scores (0: none)
     dropout: float = 0.3  # before the hidden layer and before the scores
+    label_smoothing: float = 0.0  # cross-entropy against (1 − ε)·one-hot + ε/K: less over-confidence
     # Transfer learning: start from a trained encoder (a cnn run folder or an encoder folder) ...
     encoder: str = ""
     # ... keep these blocks fixed ("all", "none", or block numbers such as "0,1") ...
@@ -77,6 +79,8 @@ class CNNConfig:
         if not 0 <= self.finetune_lr <= 1:
             raise UserError(f"model.cnn.finetune_lr must be in [0, 1] (got {self.finetune_lr!r}).")
         frozen_blocks(self.freeze, len(self.channels))  # validates the spelling
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"model.cnn.label_smoothing must be in [0, 1) (got {self.label_smoothing!r}).")
 
 
 def frozen_blocks(freeze: str | list[int], num_blocks: int) -> list[int]:
@@ -161,7 +165,9 @@ class CNNEncoder(nn.Module):
         for width in config.channels:
             blocks.append(ConvBlock(c, width, config.convs_per_block, config.kernel, config.block_dropout))
             c = width
-        self.blocks = nn.ModuleList(blocks)
+        # channels-last (NHWC) weights and activations: oneDNN's fast convolution layout on CPUs (about
+        # 1.5× faster here); the tensors' shapes and the saved weights are the same either way.
+        self.blocks = nn.ModuleList(blocks).to(memory_format=torch.channels_last)
         h, w = H, W
         for _ in config.channels:
             h, w = h // 2, w // 2
@@ -185,7 +191,7 @@ class CNNEncoder(nn.Module):
 
     def feature_map(self, images: Tensor) -> Tensor:
         """images (B, C, H, W) -> the last block's map (B, D, h, w)."""
-        x = self.input(images)
+        x = self.input(images).contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             x = block(x)
         return x
@@ -306,6 +312,5 @@ class CNNClassifier(nn.Module):
             features = self.encoder(images)  # (B, D)
         return self.head(features)  # (B, K)
 
-    @staticmethod
-    def loss(scores: Tensor, labels: Tensor) -> Tensor:
-        return F.cross_entropy(scores, labels)
+    def loss(self, scores: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(scores, labels, label_smoothing=self.config.label_smoothing)

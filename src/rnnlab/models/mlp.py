@@ -33,6 +33,7 @@ class MLPConfig:
     dropout: float = 0.3  # after every hidden layer
     input_dropout: float = 0.1  # on the input vector
     batch_norm: bool = True  # BN between the affine map and the nonlinearity
+    label_smoothing: float = 0.0  # cross-entropy against (1 − ε)·one-hot + ε/K: less over-confidence
 
     def __post_init__(self) -> None:
         self.hidden = [int(w) for w in self.hidden]
@@ -45,6 +46,8 @@ class MLPConfig:
             )
         if not (0 <= self.dropout < 1 and 0 <= self.input_dropout < 1):
             raise UserError("model.mlp.dropout and model.mlp.input_dropout must be in [0, 1).")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"model.mlp.label_smoothing must be in [0, 1) (got {self.label_smoothing!r}).")
 
 
 class Maxout(nn.Module):
@@ -114,6 +117,5 @@ class MLPClassifier(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         return self.out(self.body(self.input(images).flatten(1)))  # (B, K)
 
-    @staticmethod
-    def loss(scores: Tensor, labels: Tensor) -> Tensor:
-        return F.cross_entropy(scores, labels)
+    def loss(self, scores: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(scores, labels, label_smoothing=self.config.label_smoothing)

@@ -69,7 +69,7 @@ TASK = "image"
 @dataclass
 class ImageDataConfig:
     path: str = ""  # fashion-mnist, a folder of MNIST-format IDX files, or a cached image folder
-    val_size: int = 5000  # training images held out for validation (model selection, k of kNN)
+    val_size: int = 5000  # training images held out for validation (model selection, k); 0: train on all
     classes: list[int] = field(default_factory=list)  # keep only these classes, relabelled 0.. (transfer)
     train_limit: int = 0  # use only the first N training images (0: all)
     batch_size: int = 128  # B
@@ -80,6 +80,7 @@ class ImageDataConfig:
     whiten: bool = False  # divide each principal component by its standard deviation
     translate: int = 0  # augmentation: random shifts of up to N pixels
     flip: bool = False  # augmentation: random horizontal flips
+    tta_flip: bool = False  # test-time augmentation: average each image's and its mirror's predictions
 
     def __post_init__(self) -> None:
         for name in ("val_size", "train_limit", "pca"):
@@ -183,6 +184,7 @@ class ImageRunConfig:
 #: what `--model NAME` alone trains: the defaults that reach the issue's targets on Fashion-MNIST
 #: (benchmarks/fashion_mnist.py); a config file, flags and --set go on top.
 MODEL_DEFAULTS: dict[str, dict] = {
+    # PCA to 50 components: as accurate as raw pixels, and distances 16× cheaper.
     "knn": {"data": {"center": "image", "scale": False, "pca": 50}},
     "linear": {
         "data": {"batch_size": 256},
@@ -190,17 +192,25 @@ MODEL_DEFAULTS: dict[str, dict] = {
         "schedule": {"warmup": 0},
         "train": {"epochs": 15},
     },
+    # Per-pixel standardisation, strong dropout and label smoothing: the MLP overfits otherwise.
     "mlp": {
-        "data": {"batch_size": 256, "flip": True},
-        "optim": {"lr": 2e-3, "weight_decay": 0.0},
+        "model": {"mlp": {"dropout": 0.4, "label_smoothing": 0.1}},
+        "data": {"batch_size": 256, "center": "image", "flip": True, "tta_flip": True},
+        "optim": {"lr": 2e-3},
         "train": {"epochs": 40},
     },
     "cnn": {
-        "data": {"translate": 2, "flip": True},
+        "data": {"translate": 2, "flip": True, "tta_flip": True},
         "optim": {"lr": 3e-3},
         "train": {"epochs": 15, "precision": "auto"},
     },
-    "rnn": {"data": {"flip": True}, "optim": {"lr": 3e-3}, "train": {"epochs": 20, "clip_norm": 5.0}},
+    # A bidirectional GRU reads the rows both ways (better than one LSTM by about 0.5 points).
+    "rnn": {
+        "model": {"rnn": {"cell": "gru", "bidirectional": True, "dropout": 0.3}},
+        "data": {"flip": True, "tta_flip": True},
+        "optim": {"lr": 3e-3},
+        "train": {"epochs": 20, "clip_norm": 5.0, "precision": "auto"},
+    },
 }
 
 
@@ -317,16 +327,29 @@ def autocast(enabled: bool):
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, images: np.ndarray | Tensor, batch_size: int = 1000, bf16: bool = False
+    model: nn.Module,
+    images: np.ndarray | Tensor,
+    batch_size: int = 1000,
+    bf16: bool = False,
+    flip: bool = False,
 ) -> Tensor:
-    """Class probabilities (N, K) of images (N, C, H, W) (softmax of the scores; kNN's vote fractions)."""
+    """Class probabilities (N, K) of images (N, C, H, W) (softmax of the scores; kNN's vote fractions).
+
+    `flip`: test-time augmentation; each image's probabilities are averaged with its mirror image's
+    (for models trained with random flips, a small ensemble for free).
+    """
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        with autocast(bf16):
-            scores = model(to_float(images[start : start + batch_size])).float()
-        out.append(scores if _is_knn(model) else scores.softmax(1))
+        x = to_float(images[start : start + batch_size])
+        views = (x, x.flip(-1)) if flip else (x,)
+        probs = 0
+        for view in views:
+            with autocast(bf16):
+                scores = model(view).float()
+            probs = probs + (scores if _is_knn(model) else scores.softmax(1))
+        out.append(probs / len(views))
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
@@ -606,7 +629,12 @@ def train_image(
         return max(run["step"] / total_steps if total_steps else 0.0, clock() / budget_s if budget_s else 0.0)
 
     def evaluate() -> dict:
-        probs = predict(model, splits.val.images, bf16=bf16)
+        if not len(splits.val):  # data.val_size 0: no selection; the newest weights are the model
+            run["last_eval_step"] = run["step"]
+            if tc.snapshots:
+                _save_snapshot(out, model, run["step"], tc.snapshots)
+            return {"event": None, "improved": True}
+        probs = predict(model, splits.val.images, bf16=bf16, flip=dc.tta_flip)
         metrics = classification_metrics(probs, splits.val.labels, num_classes)
         event = {
             "step": run["step"],
@@ -797,9 +825,7 @@ def _sanity_check(loss: float, num_classes: int, config: ImageRunConfig) -> None
         f"step 0: loss {loss:.4f}; a uniform guess over K={num_classes} classes gives {what} = {expected:.4f}"
     )
     if config.model.name == "linear" and abs(loss - expected) > max(0.5, 0.25 * expected):
-        say(
-            "warning: the initial loss is far from the uniform guess's; check the regularisation and data."
-        )
+        say("warning: the initial loss is far from the uniform guess's; check the regularisation and data.")
 
 
 def _save_snapshot(out: Path, model: nn.Module, step: int, keep: int) -> None:
@@ -910,7 +936,7 @@ def _finish(
         "out": str(out),
     }
     if test:
-        probs = predict(model, splits.test.images, bf16=bf16)
+        probs = predict(model, splits.test.images, bf16=bf16, flip=config.data.tta_flip)
         metrics = classification_metrics(probs, splits.test.labels, len(splits.classes))
         log.write(
             {
@@ -1011,7 +1037,10 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, *, which: str 
     for name, images in sets.items():
         if len(images) == 0:
             continue
-        metrics = classification_metrics(predict(model, images.images), images.labels, len(classes))
+        probs = predict(
+            model, images.images, bf16=bf16_wanted(config.train.precision), flip=config.data.tta_flip
+        )
+        metrics = classification_metrics(probs, images.labels, len(classes))
         metrics["per_class_accuracy"] = dict(zip(classes, metrics["per_class_accuracy"]))
         results[name] = metrics
     return results
@@ -1138,16 +1167,17 @@ def ensemble_runs(
 
     if not runs:
         raise UserError("ensemble needs at least one run folder.")
-    members: list[tuple[str, nn.Module]] = []
+    members: list[tuple[str, nn.Module, ImageRunConfig]] = []
     documents = []
     for run in runs:
         model, document = load_image_model(run, "best")
-        members.append((str(run), model))
+        member_config = from_dict(ImageRunConfig, document["config"])
+        members.append((str(run), model, member_config))
         documents.append(document)
         if snapshots:
             for path in sorted((Path(run) / "snapshots").glob("step-*.safetensors")):
                 snap, _ = load_image_model(run, "best", state=load_file(str(path)))
-                members.append((f"{run}@{path.stem}", snap))
+                members.append((f"{run}@{path.stem}", snap, member_config))
     first = documents[0]
     for run, document in zip(runs, documents):
         if document["classes"] != first["classes"] or document["image_shape"] != first["image_shape"]:
@@ -1167,8 +1197,9 @@ def ensemble_runs(
         images = select_classes(dataset.test, config.data.classes) if config.data.classes else dataset.test
     results = []
     total = None
-    for name, model in members:
-        probs = predict(model, images.images)
+    for name, model, member_config in members:
+        bf16 = bf16_wanted(member_config.train.precision)
+        probs = predict(model, images.images, bf16=bf16, flip=member_config.data.tta_flip)
         metrics = classification_metrics(probs, images.labels, len(classes))
         results.append({"member": name, "accuracy": metrics["accuracy"], "loss": metrics["loss"]})
         total = probs if total is None else total + probs
