@@ -169,29 +169,22 @@ def _extend_data_parsers(sub) -> None:
     if make is None:
         return
     previous_make = make.get_default("func")
-    defaults = {}
     for action in make._actions:
         if action.dest == "name" and action.choices is not None and "scenes" not in action.choices:
             action.choices = (*action.choices, "scenes")
             action.help = (action.help or "") + "; scenes: Fashion-MNIST composites with captions and boxes"
-        if action.dest == "train":  # each dataset has its own default size
-            defaults["train"] = action.default
-            action.default = None
-            action.help = f"training examples (default {defaults['train']:,} dates, 10,000 scenes)"
     make.add_argument("--val", type=_positive_int, default=1_000, help="scenes: validation scenes")
     make.add_argument("--test", type=_positive_int, default=2_000, help="scenes: test scenes")
 
     def make_handler(args):
-        if args.name == "scenes":
+        if args.name == "scenes":  # --train (default 40,000) is shared with `data make dates`
             from .data.captions import make_scenes
 
             folder = make_scenes(
-                seed=args.seed, train=args.train or 10_000, val=args.val, test=args.test, force=args.force
+                seed=args.seed, train=args.train, val=args.val, test=args.test, force=args.force
             )
             print(f"scenes: ready in {folder} (use --data scenes)")
             return 0
-        if args.train is None:
-            args.train = defaults.get("train")
         return previous_make(args)
 
     make.set_defaults(func=make_handler)

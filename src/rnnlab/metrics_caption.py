@@ -161,16 +161,18 @@ def attention_in_box(
     items: Sequence[dict],
     grid_shape: tuple[int, int],
     image_size: tuple[int, int],
+    lag: int = 0,
 ) -> list[float]:
     """For each generated word that names an item of the image: the attention mass inside its box.
 
     words: the generated caption; weights: (len(words), L) the α of the step that produced each word;
     items: the image's [{"word", "box"}]. Words naming no item (or an item absent from the image) are
-    skipped; the result has one fraction per named item word.
+    skipped; the result has one fraction per named item word. `lag` k > 0 scores the α of the step k
+    words earlier instead (a diagnostic: a decoder that feeds z_t into its memory may look ahead).
     """
     boxes = {item["word"]: item["box"] for item in items}
     return [
-        box_mass(weights[t], grid_shape, image_size, boxes[word])
+        box_mass(weights[t - lag], grid_shape, image_size, boxes[word])
         for t, word in enumerate(words)
-        if word in boxes
+        if word in boxes and t >= lag
     ]

@@ -181,6 +181,8 @@ def test_make_scenes_from_fashion_mnist(data_root, helpers):
     test_items = [item for i in data.split_indices("test") for item in data.entries[i]["items"]]
     assert all(item["source"] == "test" and item["index"] >= 30 for item in test_items)  # second half
     assert make_scenes(data_root, train=30, val=6, test=6) == folder  # cached
+    make_scenes(data_root, train=20, val=6, test=6, progress=False)  # another size: made again
+    assert len(open_caption_data(folder).split_indices("train")) == 20
 
 
 def test_emoji_captions_and_fetch_from_a_local_tarball(data_root, helpers):

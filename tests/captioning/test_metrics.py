@@ -78,3 +78,7 @@ def test_box_mass_and_attention_in_box():
         [1.0, 1.0]
     )
     assert attention_in_box(["a", "coat"], weights, items, (2, 2), (4, 4)) == pytest.approx([0.4])
+    # lag 1: the α of the step before each item word (the "a" before "coat" looked at the coat)
+    assert attention_in_box(["a", "coat"], [[0, 0, 0, 1], [1, 0, 0, 0]], items, (2, 2), (4, 4), lag=1) == [
+        1.0
+    ]

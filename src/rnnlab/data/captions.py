@@ -558,6 +558,8 @@ def _emoji_tarball(downloads: Path) -> Path:
     tarball = downloads / EMOJI_TARBALL
     if tarball.is_file():
         return tarball
+    downloads = downloads.resolve()  # npm runs in the temporary folder: relative paths would move
+    tarball = downloads / EMOJI_TARBALL
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".npm-") as tmp:
         command = ["npm", "pack", EMOJI_PACKAGE, "--pack-destination", tmp, "--silent"]
@@ -696,19 +698,25 @@ def make_scenes(
     data_root: str | Path | None = None,
     *,
     seed: int = 0,
-    train: int = 10_000,
+    train: int = 40_000,
     val: int = 1_000,
     test: int = 2_000,
     force: bool = False,
     progress: bool = True,
 ) -> Path:
-    """``rnnlab data make scenes``: generated scenes in ``<data_root>/scenes`` (Fashion-MNIST first)."""
+    """``rnnlab data make scenes``: generated scenes in ``<data_root>/scenes`` (Fashion-MNIST first).
+
+    Made again when the folder holds scenes of another seed or size (or with `force`).
+    """
     from rnnlab.data.images import load_image_data
 
     root = resolve_data_root(data_root)
     folder = root / "scenes"
+    source = f"Fashion-MNIST composites, seed {seed}, {train}/{val}/{test}"
     if is_caption_data(folder) and not force:
-        return folder
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("source") == source:
+            return folder
     fmnist = load_image_data("fashion-mnist", root)
     if fmnist.train.images.shape[1:] != (1, ITEM, ITEM):
         raise UserError("scenes need Fashion-MNIST's 28×28 grey items.")
@@ -724,9 +732,7 @@ def make_scenes(
             item["index"] += half
     images = np.concatenate([p[0] for p in parts])
     entries = [e for p in parts for e in p[1]]
-    return write_caption_data(
-        folder, images, entries, "scenes", f"Fashion-MNIST composites, seed {seed}, {train}/{val}/{test}"
-    )
+    return write_caption_data(folder, images, entries, "scenes", source)
 
 
 __all__ = [

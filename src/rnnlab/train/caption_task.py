@@ -360,8 +360,13 @@ class CaptionTask:
         metrics["examples"] = len(indices)
         return metrics
 
-    def attention_in_box(self, model: Captioner, indices: list[int], outputs: list[list[int]]) -> float:
-        """Mean over generated item words of the attention mass inside the named item's box."""
+    def attention_in_box(
+        self, model: Captioner, indices: list[int], outputs: list[list[int]], lag: int = 0
+    ) -> float:
+        """Mean over generated item words of the attention mass inside the named item's box.
+
+        The α is that of the step that produced the word (`lag` k > 0: of the step k words earlier).
+        """
         fractions = []
         image_size = self.pixel_size  # boxes are in pixels of the stored images (before any resizing)
         for start in range(0, len(indices), EVAL_BATCH):
@@ -371,7 +376,7 @@ class CaptionTask:
             for i, ids, w in zip(chunk, chunk_outputs, weights):
                 words = [self.vocab.tokens[t] for t in ids]
                 fractions += attention_in_box(
-                    words, w, self.entries[i]["items"], model.grid_shape, image_size
+                    words, w, self.entries[i]["items"], model.grid_shape, image_size, lag
                 )
         return float(np.mean(fractions)) if fractions else 0.0
 

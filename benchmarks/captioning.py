@@ -1,0 +1,445 @@
+"""Image captioning on CPU: scenes (soft / hard / init beside the encoder's bound) and emoji (BLEU-4).
+
+Scenes (`rnnlab data make scenes`): a CNN encoder is trained on Fashion-MNIST items first (`rnnlab
+train image --model cnn`, global-average readout, so that averaging an item's grid cells is what its
+classifier reads); the captioners then use it frozen. A captioner cannot name items better than its
+encoder classifies them, so beside the exact-caption accuracy stands its bound: the encoder's per-item
+accuracy p (measured on the very items of the test scenes) raised to the number of items of each
+scene, averaged over the test scenes. Targets: soft attention ≥ 0.9 × bound, relation-word accuracy
+≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it.
+
+Emoji (`rnnlab data fetch emoji`): soft attention, init mode (Show and Tell) and the nearest-neighbour
+baseline (the first caption of the closest training image in the soft model's encoder space; raw
+pixels too) on the test images. Target: BLEU-4 soft > init > nearest neighbour.
+
+Every number is free-running greedy decoding on the test split (never teacher-forced), with the
+checkpoint that was best on validation BLEU-4. The issue's budget is 15 CPU-minutes per training; the
+shared loop's clock is wall time, and this machine is shared (the load average is often 3-4 times its
+2 cores), so each training is given a number of steps (`train.steps`) that takes about 10-13
+CPU-minutes on one thread, with `--minutes` only as a wall-clock cap. Wall and CPU minutes of every
+training and the load average are recorded (the encoder's budget is wall-clock, `--encoder-minutes`).
+
+    python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,emoji-soft,
+                                      emoji-init] [--minutes 60] [--threads 1] [--set ROW:section.key=value]
+
+Each row is added to benchmarks/results/captioning.json as soon as it is measured (a long session can
+run one row at a time; --fresh starts over); runs go to runs/bench-captioning/ (ignored by git), and
+attention strips of a few test images to benchmarks/results/captioning-*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnlab.data.captions import CLASS_WORDS, fetch_emoji, make_scenes, open_caption_data
+from rnnlab.data.images import load_image_data
+from rnnlab.data.paths import data_root
+from rnnlab.train.caption_task import (
+    CaptionRunConfig,
+    load_caption_run,
+    nearest_neighbour_captions,
+    train_caption,
+)
+from rnnlab.train.config import from_dict, merge, to_dict
+from rnnlab.viz.captions import plot_attention_strip
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path("runs") / "bench-captioning"
+ROWS = ("encoder", "scenes-soft", "scenes-hard", "scenes-init", "emoji-soft", "emoji-init")
+
+ENCODER = {  # the Fashion-MNIST CNN the scene captioners read through (frozen)
+    "model": {
+        "cnn": {
+            "channels": [32, 64, 128],
+            "convs_per_block": 1,
+            "readout": "pool",
+            "hidden": 0,
+            "dropout": 0.1,
+        }
+    },
+    "data": {"translate": 2, "flip": True},
+    "train": {"epochs": None},
+}
+SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); ≈ 10 CPU-minutes per run
+    "data": {"path": "scenes", "batch_size": 64},
+    "model": {
+        "encoder": {"kind": "features"},
+        "hidden": 128,
+        "embedding": 64,
+        "attention_size": 64,
+        "doubly_stochastic": 0.0,
+    },
+    "optim": {"lr": 3e-3},
+    "train": {"steps": 10_000, "eval_every": 1000, "eval_limit": 500, "save_every": 1000},
+}
+EMOJI = {  # ≈ 13 CPU-minutes of training on one thread
+    "data": {"path": "emoji", "batch_size": 64, "image_size": 32},
+    "model": {"encoder": {"channels": [32, 64, 128]}},
+    "train": {"steps": 7_000, "eval_every": 500, "save_every": 500},
+}
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def deep_set(values: dict, overrides: list[str]) -> dict:
+    import yaml
+
+    for override in overrides:
+        key, _, raw = override.partition("=")
+        node = values
+        *sections, last = key.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[last] = yaml.safe_load(raw)
+    return values
+
+
+def timed(function):
+    load_before = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    out = function()
+    return out, {
+        "wall_minutes": (time.perf_counter() - wall) / 60,
+        "cpu_minutes": (cpu_seconds() - cpu) / 60,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+# ---- rows -----------------------------------------------------------------------------------------
+
+
+def train_encoder(minutes: float, threads: int, overrides: list[str]) -> dict:
+    from rnnlab.train.image_loop import image_config, train_image
+
+    values = deep_set(json.loads(json.dumps(ENCODER)), overrides)
+    values.setdefault("data", {})["path"] = "fashion-mnist"
+    values["train"].update(minutes=minutes, threads=threads, progress=False)
+    config = image_config(values, model="cnn")
+    summary, cost = timed(lambda: train_image(config, RUNS / "encoder", force=True))
+    return {
+        "test_accuracy": summary["test_accuracy"],
+        "val_accuracy": summary["val_accuracy"],
+        "steps": summary["step"],
+        "run": str(RUNS / "encoder"),
+        **cost,
+    }
+
+
+def caption_config(
+    base: dict, mode: str, minutes: float, threads: int, overrides: list[str]
+) -> CaptionRunConfig:
+    values = deep_set(merge(json.loads(json.dumps(base)), {"model": {"mode": mode}}), overrides)
+    values["train"].update(minutes=minutes, threads=threads, progress=False)  # minutes: a wall-clock cap
+    return from_dict(CaptionRunConfig, merge(to_dict(CaptionRunConfig()), values))
+
+
+def test_outputs(run: Path):
+    """(task, model, test image indices, greedy captions as ids) of a caption run's best checkpoint."""
+    task, model, document = load_caption_run(run)
+    task.load_data(saved=document["task_state"], progress=False)
+    indices = list(dict.fromkeys(i for i, _ in task.splits["test"]))
+    return task, model, indices, task.decode(model, indices)
+
+
+def item_accuracy(encoder_run: Path, entries: list[dict]) -> tuple[float, float, float]:
+    """The encoder's per-item accuracy p on the test scenes' items; the bound mean_s p^n_s; and the
+    fraction of test scenes whose every item the encoder classifies right."""
+    from rnnlab.train.image_loop import load_image_model, predict
+
+    fmnist = load_image_data("fashion-mnist")
+    model, _ = load_image_model(encoder_run)
+    test = [e for e in entries if e["split"] == "test"]
+    indices = sorted({item["index"] for e in test for item in e["items"]})
+    predicted = dict(zip(indices, predict(model, fmnist.test.images[indices]).argmax(1).tolist()))
+    right = [[predicted[item["index"]] == item["label"] for item in e["items"]] for e in test]
+    p = float(np.mean([r for scene in right for r in scene]))
+    bound = float(np.mean([p ** len(scene) for scene in right]))
+    return p, bound, float(np.mean([all(scene) for scene in right]))
+
+
+def scene_features(encoder_run: Path) -> dict:
+    """The frozen encoder's grids (N, L, D) of every scene, extracted once and shared by the scene runs.
+
+    This is what `--encoder RUN --freeze all` computes inside a run (its grid cache); extracting them
+    once, as the CS231n assignment ships VGG features, keeps the cost out of the three trainings.
+    """
+    from rnnlab.data.images import to_float
+    from rnnlab.models.captioner import load_pretrained_encoder
+
+    data = open_caption_data(data_root() / "scenes")
+    encoder = load_pretrained_encoder(str(encoder_run), data.image_shape)
+    path = RUNS / "scenes-features.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def extract() -> None:
+        shape = (len(data.images), encoder.num_locations, encoder.feature_size)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+        with torch.no_grad():
+            for start in range(0, len(data.images), 256):
+                out[start : start + 256] = encoder.grid(to_float(data.images[start : start + 256])).numpy()
+        out.flush()
+
+    _, cost = timed(extract)
+    return {
+        "path": str(path),
+        "images": len(data.images),
+        "source": str(data.folder),
+        **cost,
+    }
+
+
+def scenes_row(mode: str, minutes: float, threads: int, overrides: list[str], results: dict) -> dict:
+    if "encoder" not in results:
+        raise SystemExit("the scenes rows need the encoder row first: run with --only encoder,...")
+    scenes = open_caption_data(data_root() / "scenes")
+    if results.get("features", {}).get("images") != len(scenes.images):  # none yet, or other scenes
+        results["features"] = scene_features(Path(results["encoder"]["run"]))
+    values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
+    config = caption_config(values, mode, minutes, threads, overrides)
+    run = RUNS / f"scenes-{mode}"
+    summary, cost = timed(lambda: train_caption(config, run, force=True))
+    return {**score_scenes(run, mode, results), "steps": summary["step"], **cost}
+
+
+def score_scenes(run: Path, mode: str, results: dict) -> dict:
+    """Test metrics of a scenes run (its best checkpoint), beside the encoder's bound."""
+    task, model, indices, outputs = test_outputs(run)
+    hypotheses = [task.vocab.decode(ids) for ids in outputs]
+    metrics = task.score(indices, hypotheses)
+    if mode != "init":
+        metrics["attention_in_box"] = task.attention_in_box(model, indices, outputs)
+        # diagnostic: the α one step before the word (a decoder that feeds z_t into its memory can
+        # look at an item while emitting the "a" before its name)
+        metrics["attention_in_box_step_before"] = task.attention_in_box(model, indices, outputs, lag=1)
+    truth = lambda i: sorted(item["word"] for item in task.entries[i]["items"])
+    named = [sorted({w for w in h.split() if w in CLASS_WORDS}) for h in hypotheses]
+    metrics["items_named_right"] = float(np.mean([n == truth(i) for i, n in zip(indices, named)]))
+    p, bound, all_right = item_accuracy(Path(results["encoder"]["run"]), task.entries)
+    if mode != "init":
+        images = open_caption_data(data_root() / "scenes").images  # the runs read features
+        draw_examples(task, model, indices, outputs, f"scenes-{mode}", boxes=True, images=images)
+    return {
+        **metrics,
+        "item_accuracy": p,
+        "bound": bound,
+        "encoder_all_items_right": all_right,
+        "examples": len(indices),
+        "run": str(run),
+    }
+
+
+def emoji_row(mode: str, minutes: float, threads: int, overrides: list[str]) -> dict:
+    config = caption_config(EMOJI, mode, minutes, threads, overrides)
+    run = RUNS / f"emoji-{mode}"
+    summary, cost = timed(lambda: train_caption(config, run, force=True))
+    task, model, indices, outputs = test_outputs(run)
+    metrics = task.score(indices, [task.vocab.decode(ids) for ids in outputs])
+    baselines = {
+        space: task.score(indices, nearest_neighbour_captions(task, model, indices, space))
+        for space in ("encoder", "pixels")
+    }
+    if mode != "init":
+        draw_examples(task, model, indices, outputs, f"emoji-{mode}")
+    return {
+        **metrics,
+        "nearest_encoder": baselines["encoder"],
+        "nearest_pixels": baselines["pixels"],
+        "steps": summary["step"],
+        "examples": len(indices),
+        "run": str(run),
+        **cost,
+    }
+
+
+def draw_examples(
+    task, model, indices, outputs, name: str, boxes: bool = False, count: int = 3, images=None
+) -> None:
+    """Attention strips of the first test images (for scenes: those with three items first)."""
+    order = sorted(range(len(indices)), key=lambda k: -len(task.entries[indices[k]].get("items", [])))[:count]
+    for n, k in enumerate(order):
+        i = indices[k]
+        grid = task.grid(model, [i])
+        weights = task.attention_weights(model, grid, [outputs[k]])[0]
+        words = [task.vocab.tokens[t] for t in outputs[k]] + ["<END>"]
+        pixels = (task.inputs if images is None else images)[i]
+        item_boxes = [item["box"] for item in task.entries[i].get("items", [])] if boxes else ()
+        plot_attention_strip(
+            pixels,
+            words,
+            weights,
+            model.grid_shape,
+            RESULTS / f"captioning-{name}-{n + 1}.png",
+            boxes=item_boxes,
+            title=f"reference: {task.references[i][0]}",
+        )
+
+
+# ---- table ----------------------------------------------------------------------------------------
+
+
+def table(results: dict) -> str:
+    lines = []
+    if "encoder" in results:
+        e = results["encoder"]
+        lines.append(
+            f"encoder: Fashion-MNIST CNN, test accuracy {100 * e['test_accuracy']:.2f}% "
+            f"({e['steps']} steps, {e['wall_minutes']:.1f} wall min, {e['cpu_minutes']:.1f} CPU min)"
+        )
+    if "features" in results:
+        f = results["features"]
+        lines.append(
+            f"scene grids of the frozen encoder: {f['images']:,} images, extracted once in "
+            f"{f['wall_minutes']:.1f} wall min, {f['cpu_minutes']:.1f} CPU min"
+        )
+    scene_rows = [m for m in ("soft", "hard", "init") if f"scenes-{m}" in results]
+    if scene_rows:
+        lines += [
+            "",
+            "scenes (test, greedy)  exact  bound  ≥0.9·bound  relation  in-box (t-1)  items  BLEU-4  "
+            "CIDEr   steps  wall  CPU min  load",
+            "-" * 114,
+        ]
+        for m in scene_rows:
+            r = results[f"scenes-{m}"]
+            ok = "yes" if r["exact_match"] >= 0.9 * r["bound"] else "NO"
+            box = f"{r['attention_in_box']:.3f}" if "attention_in_box" in r else "  -  "
+            before = r.get("attention_in_box_step_before")
+            box += f" ({before:.2f})" if before is not None else "       "
+            lines.append(
+                f"{m:<22} {r['exact_match']:.3f}  {r['bound']:.3f}  {ok:>10}  {r['relation_accuracy']:.3f}"
+                f"   {box}  {r['items_named_right']:.3f}  {r['bleu4']:6.2f}  {r['cider']:5.2f}  "
+                f"{r['steps']:>6}  {r['wall_minutes']:4.1f}  {r['cpu_minutes']:7.1f}  {r['load_before']:4.1f}"
+            )
+        r = results[f"scenes-{scene_rows[0]}"]
+        lines.append(
+            f"bound = mean over test scenes of p^items, p = {r['item_accuracy']:.4f} (encoder's per-item "
+            f"accuracy on the test scenes' items); all items right: {r['encoder_all_items_right']:.3f}. "
+            "Targets (soft): exact ≥ 0.9·bound, relation ≥ 0.95, in-box ≥ 0.8. in-box: the α of the step "
+            "that emitted the item's word; (t-1): of the step before, a diagnostic. items: the set of items "
+            "named is right."
+        )
+    emoji_rows = [m for m in ("soft", "init") if f"emoji-{m}" in results]
+    if emoji_rows:
+        lines += [
+            "",
+            "emoji (test, greedy)         BLEU-1  BLEU-4  CIDEr  exact   steps  wall  CPU min  load",
+            "-" * 86,
+        ]
+        for m in emoji_rows:
+            r = results[f"emoji-{m}"]
+            lines.append(
+                f"{m:<28} {r['bleu1']:6.2f}  {r['bleu4']:6.2f}  {r['cider']:5.2f}  {r['exact_match']:.3f}  "
+                f"{r['steps']:>6}  {r['wall_minutes']:4.1f}  {r['cpu_minutes']:7.1f}  {r['load_before']:4.1f}"
+            )
+        for m in emoji_rows:
+            for space in ("encoder", "pixels"):
+                b = results[f"emoji-{m}"][f"nearest_{space}"]
+                lines.append(
+                    f"{f'nearest neighbour ({space}, {m} run)':<28} {b['bleu1']:6.2f}  {b['bleu4']:6.2f}  "
+                    f"{b['cider']:5.2f}  {b['exact_match']:.3f}"
+                )
+        if {"emoji-soft", "emoji-init"} <= set(results):
+            soft, init = results["emoji-soft"]["bleu4"], results["emoji-init"]["bleu4"]
+            nn = results["emoji-soft"]["nearest_encoder"]["bleu4"]
+            verdict = "yes" if soft > init > nn else "NO"
+            lines.append(
+                f"target BLEU-4 soft > init > nearest neighbour (soft's encoder): {soft:.2f} > {init:.2f} > "
+                f"{nn:.2f}: {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(ROWS))
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=60.0,
+        help="wall-clock cap per caption training; the budget is train.steps, chosen for "
+        "≤ 15 CPU-minutes on one thread (the CPU minutes are in the table)",
+    )
+    parser.add_argument("--encoder-minutes", type=float, default=8.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="ROW:section.key=value")
+    parser.add_argument("--fresh", action="store_true", help="start the results file over")
+    parser.add_argument("--table", action="store_true", help="print the table of the saved results only")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the saved scenes runs again (test metrics) without training",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "captioning.json"
+    saved = {} if args.fresh or not path.is_file() else json.loads(path.read_text())
+    results = saved.get("results", {})
+    if args.table:
+        print(table(results))
+        return
+    if args.rescore:
+        for row in [r for r in args.only.split(",") if r.startswith("scenes-") and r in results]:
+            mode = row.partition("-")[2]
+            results[row].update(score_scenes(Path(results[row]["run"]), mode, results))
+        path.write_text(json.dumps({**saved, "results": results}, indent=1))
+        print(table(results))
+        return
+    sets: dict[str, list[str]] = {}
+    for item in args.set:
+        row, _, override = item.partition(":")
+        sets.setdefault(row, []).append(override)
+    rows = args.only.split(",")
+    # data first, before any clock starts
+    if any(r.startswith("scenes") or r == "encoder" for r in rows):
+        load_image_data("fashion-mnist")
+        make_scenes(progress=False)
+    if any(r.startswith("emoji") for r in rows):
+        fetch_emoji(progress=False)
+
+    def save() -> None:
+        machine = {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+        }
+        path.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+
+    for row in rows:
+        if row not in ROWS:
+            raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
+        kind, _, mode = row.partition("-")
+        if row == "encoder":
+            results[row] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []))
+        elif kind == "scenes":
+            results[row] = scenes_row(mode, args.minutes, args.threads, sets.get(row, []), results)
+        else:
+            results[row] = emoji_row(mode, args.minutes, args.threads, sets.get(row, []))
+        save()
+        print(f"{row}: done", flush=True)
+    print()
+    print(table(results))
+    print(
+        f"\n{args.threads} thread(s) on {os.cpu_count()} cores; load is the 1-minute load average when the "
+        f"row started. results: {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()
