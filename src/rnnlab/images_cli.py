@@ -70,6 +70,11 @@ def add_train_parsers(train_sub) -> None:
     budget.add_argument("--epochs", type=_float, help="passes over the training images")
     budget.add_argument("--steps", type=_positive_int, help="optimizer steps")
     budget.add_argument("--minutes", type=_float, help="wall-clock budget; the LR schedule ends with it")
+    budget.add_argument(
+        "--cpu-minutes",
+        type=_float,
+        help="CPU-time budget (all threads): unlike --minutes, not shortened by other jobs",
+    )
     p.add_argument("--batch-size", type=_positive_int, help="B")
     p.add_argument("--lr", type=_float, help="peak learning rate")
     p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw | lbfgs")
@@ -189,7 +194,7 @@ def _train_values(args) -> tuple[dict, str | None]:
         if value is not None:
             values = merge(values, {"model": {name: {key: value}}})
     # A budget given on the command line replaces the defaults' (e.g. --minutes alone: no epoch limit).
-    budget = {k: getattr(args, k) for k in ("epochs", "steps", "minutes")}
+    budget = {k: getattr(args, k) for k in ("epochs", "steps", "minutes", "cpu_minutes")}
     if any(v is not None for v in budget.values()):
         values = merge(values, {"train": {k: v for k, v in budget.items()}})
     if args.no_progress:

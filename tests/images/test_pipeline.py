@@ -311,3 +311,14 @@ def test_training_on_all_images_without_validation(cli, small_idx_folder, tmp_pa
     assert not [e for e in events if e["split"] == "val"] and [e for e in events if e["split"] == "test"]
     assert (run / "checkpoints" / "best").read_text() == (run / "checkpoints" / "last").read_text()
     assert load_checkpoint(run, "best").step == 10  # 80 images / 16 per batch × 2 epochs
+
+
+def test_cpu_time_budget(cli, small_idx_folder, tmp_path):
+    run = tmp_path / "cpu"
+    code, out, err = cli(
+        "train", "image", "--data", small_idx_folder, "--out", run, *MLP, "--cpu-minutes", "0.003"
+    )
+    assert code == 0, err
+    assert "CPU-time budget reached" in err
+    assert 0 < load_checkpoint(run, "last").step < 1000
+    assert load_checkpoint(run, "last").document["train_state"]["cpu"] >= 0.18

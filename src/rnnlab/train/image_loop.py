@@ -125,6 +125,9 @@ class ImageTrainConfig:
     epochs: float | None = 10  # passes over the training images (the run's length, with steps/minutes)
     steps: int | None = None  # total optimizer steps; with epochs/minutes, whichever ends first
     minutes: float | None = None  # wall-clock budget (the cosine schedule ends with it)
+    # CPU-time budget: seconds this process computes, all threads counted. On a shared machine it does
+    # not shrink when other jobs take the cores, as wall-clock minutes do.
+    cpu_minutes: float | None = None
     seed: int = 1
     eval_every: int = 0  # validate every N steps (0: once per epoch)
     save_every: int = 0  # extra `last` checkpoints every N steps (0: at evaluations only)
@@ -139,14 +142,15 @@ class ImageTrainConfig:
     progress: bool = True  # tqdm progress bar on stderr
 
     def __post_init__(self) -> None:
-        if self.epochs is None and self.steps is None and self.minutes is None:
-            raise UserError("train.epochs, train.steps or train.minutes must be given.")
+        if self.epochs is None and self.steps is None and self.minutes is None and self.cpu_minutes is None:
+            raise UserError("train.epochs, train.steps, train.minutes or train.cpu_minutes must be given.")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"train.epochs must be greater than 0 (got {self.epochs!r}).")
         if self.steps is not None and self.steps < 1:
             raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        if self.minutes is not None and not self.minutes > 0:
-            raise UserError(f"train.minutes must be greater than 0 (got {self.minutes!r}).")
+        for name in ("minutes", "cpu_minutes"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise UserError(f"train.{name} must be greater than 0 (got {getattr(self, name)!r}).")
         for name in ("eval_every", "save_every", "overfit", "early_stopping", "threads", "snapshots"):
             if getattr(self, name) < 0:
                 raise UserError(f"train.{name} must be a non-negative integer (got {getattr(self, name)!r}).")
@@ -574,6 +578,7 @@ def train_image(
     run = {
         "step": 0,
         "elapsed": 0.0,
+        "cpu": 0.0,
         "best_accuracy": -1.0,
         "best_loss": math.inf,
         "initial_loss": None,
@@ -614,7 +619,7 @@ def train_image(
         restore_rng(checkpoint.state_tensors)
         augment_generator.set_state(checkpoint.state_tensors["rng.augment"])
         for key in run:
-            run[key] = saved[key]
+            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their start value
 
     if ckpt is not None:
         restore(ckpt)
@@ -623,10 +628,17 @@ def train_image(
 
     start = time.perf_counter() - run["elapsed"]
     clock = lambda: time.perf_counter() - start
+    cpu_start = time.process_time() - run["cpu"]
+    cpu_clock = lambda: time.process_time() - cpu_start  # CPU seconds of this process, all threads
     budget_s = tc.minutes * 60 if tc.minutes else None
+    cpu_budget_s = tc.cpu_minutes * 60 if tc.cpu_minutes else None
 
     def progress() -> float:
-        return max(run["step"] / total_steps if total_steps else 0.0, clock() / budget_s if budget_s else 0.0)
+        return max(
+            run["step"] / total_steps if total_steps else 0.0,
+            clock() / budget_s if budget_s else 0.0,
+            cpu_clock() / cpu_budget_s if cpu_budget_s else 0.0,
+        )
 
     def evaluate() -> dict:
         if not len(splits.val):  # data.val_size 0: no selection; the newest weights are the model
@@ -695,6 +707,9 @@ def train_image(
             if budget_s and clock() >= budget_s:
                 stop_reason = "time budget reached"
                 break
+            if cpu_budget_s and cpu_clock() >= cpu_budget_s:
+                stop_reason = "CPU-time budget reached"
+                break
             # lr
             lr = config.optim.lr * schedule.factor(run["step"], progress())
             for group in optimizer.param_groups:
@@ -758,7 +773,7 @@ def train_image(
             run["acc_images"] += count
             run["acc_steps"] += 1
             run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"] = clock()
+            run["elapsed"], run["cpu"] = clock(), cpu_clock()
             bar.update(1)
             if run["step"] % tc.log_every == 0 or run["step"] % steps_per_epoch == 0:  # and each epoch's end
                 mean_loss = run["acc_loss"] / run["acc_steps"]
@@ -783,7 +798,7 @@ def train_image(
     finally:
         bar.close()
 
-    run["elapsed"] = clock()
+    run["elapsed"], run["cpu"] = clock(), cpu_clock()
     if stop_reason != "diverged":
         if run["last_eval_step"] != run["step"] or last_val is None:
             result = evaluate()
