@@ -32,6 +32,7 @@ COMMON_FLAGS = {
     "dropout": ("model", "dropout"),
     "steps": ("train", "steps"),
     "minutes": ("train", "minutes"),
+    "cpu_minutes": ("train", "cpu_minutes"),
     "seed": ("train", "seed"),
     "eval_every": ("train", "eval_every"),
     "save_every": ("train", "save_every"),
@@ -90,6 +91,9 @@ def _common_train_flags(parser) -> None:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
     budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
+    budget.add_argument(
+        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
+    )
     parser.add_argument("--lr", type=_float, help="peak learning rate")
     parser.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
     parser.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
@@ -224,7 +228,7 @@ def task_config(args):
             values = merge(values, {section: {key: value}})
     if getattr(args, "no_char_features", False):
         values = merge(values, {"model": {"char_features": False}})
-    if args.minutes is not None and args.steps is None:
+    if (args.minutes is not None or args.cpu_minutes is not None) and args.steps is None:
         values = merge(values, {"train": {"steps": None}})
     if args.no_progress:
         values = merge(values, {"train": {"progress": False}})

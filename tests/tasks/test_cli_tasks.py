@@ -230,3 +230,14 @@ def test_overfit_flag_memorises_a_few_examples(cli, reviews_csv, tmp_path):
     assert code == 0, err
     final = [e for e in read_metrics(run) if e["split"] == "val"][-1]
     assert final["examples"] == 8 and final["accuracy"] == 1.0 and final["loss"] < 0.1
+
+
+def test_cpu_time_budget_ends_the_run(cli, reviews_csv, tmp_path):
+    run = tmp_path / "cpu"
+    code, _, err = cli(
+        "train", "classify", "--data", reviews_csv, "--out", run, "--cpu-minutes", "0.005", *TINY
+    )
+    assert code == 0, err
+    assert "CPU-time budget reached" in err
+    val = [e for e in read_metrics(run) if e["split"] == "val"]
+    assert val and 0 < val[-1]["step"] < 3000  # the final evaluation; the default step count did not end it

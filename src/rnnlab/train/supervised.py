@@ -56,6 +56,9 @@ def say(message: str) -> None:
 class SupervisedTrainConfig:
     steps: int | None = 3000  # total optimizer steps (a resumed run continues up to this)
     minutes: float | None = None  # wall-clock budget; with both set, whichever ends first
+    # CPU-time budget: seconds this process computes, all threads counted. On a shared machine it does
+    # not shrink when other jobs take the cores, as wall-clock minutes do.
+    cpu_minutes: float | None = None
     seed: int = 1
     eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
     eval_limit: int = 0  # at most this many validation examples per evaluation in training (0: all)
@@ -68,12 +71,13 @@ class SupervisedTrainConfig:
     progress: bool = True  # tqdm progress bar on stderr
 
     def __post_init__(self) -> None:
-        if self.steps is None and self.minutes is None:
-            raise UserError("train.steps or train.minutes must be given.")
+        if self.steps is None and self.minutes is None and self.cpu_minutes is None:
+            raise UserError("train.steps, train.minutes or train.cpu_minutes must be given.")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        if self.minutes is not None and not self.minutes > 0:
-            raise UserError(f"train.minutes must be greater than 0 (got {self.minutes!r}).")
+        for name in ("minutes", "cpu_minutes"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise UserError(f"train.{name} must be greater than 0 (got {getattr(self, name)!r}).")
         for name in ("eval_every", "eval_limit", "save_every", "overfit", "early_stopping", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
@@ -199,6 +203,7 @@ def train_supervised(
     run = {
         "step": 0,
         "elapsed": 0.0,
+        "cpu": 0.0,
         "best": -math.inf,
         "evals_without_improvement": 0,
         "last_eval_step": -1,
@@ -235,16 +240,23 @@ def train_supervised(
         batcher.load_state_dict(saved["batcher"])
         restore_rng(ckpt.state_tensors)
         for key in run:
-            run[key] = saved[key]
+            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their start value
         log.truncate_after(run["step"])
         say(f"resuming {out} at step {run['step']}")
 
     start = time.perf_counter() - run["elapsed"]
     clock = lambda: time.perf_counter() - start
+    cpu_start = time.process_time() - run["cpu"]
+    cpu_clock = lambda: time.process_time() - cpu_start  # CPU seconds of this process, all threads
     budget_s = tc.minutes * 60 if tc.minutes else None
+    cpu_budget_s = tc.cpu_minutes * 60 if tc.cpu_minutes else None
 
     def progress() -> float:
-        return max(run["step"] / tc.steps if tc.steps else 0.0, clock() / budget_s if budget_s else 0.0)
+        return max(
+            run["step"] / tc.steps if tc.steps else 0.0,
+            clock() / budget_s if budget_s else 0.0,
+            cpu_clock() / cpu_budget_s if cpu_budget_s else 0.0,
+        )
 
     def evaluate(limit: int) -> dict:
         examples = val_examples[:limit] if limit else val_examples
@@ -283,6 +295,9 @@ def train_supervised(
                 break
             if budget_s and clock() >= budget_s:
                 stop_reason = "time budget reached"
+                break
+            if cpu_budget_s and cpu_clock() >= cpu_budget_s:
+                stop_reason = "CPU-time budget reached"
                 break
             # lr
             lr = config.optim.lr * schedule.factor(run["step"], progress())
@@ -323,7 +338,7 @@ def train_supervised(
             run["acc_steps"] += 1
             run["acc_examples"] += int(batch["size"])
             run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"] = clock()
+            run["elapsed"], run["cpu"] = clock(), cpu_clock()
             bar.update(1)
             if run["step"] % tc.log_every == 0:
                 mean_loss = run["acc_loss"] / run["acc_steps"]
@@ -345,7 +360,7 @@ def train_supervised(
         bar.close()
 
     # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
-    run["elapsed"] = clock()
+    run["elapsed"], run["cpu"] = clock(), cpu_clock()
     if run["last_eval_step"] != run["step"] or last_val is None:
         result = evaluate(0)
         last_val = result["event"]
