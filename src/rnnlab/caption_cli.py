@@ -31,6 +31,7 @@ FLAGS = {
     "dropout": ("model", "dropout"),
     "steps": ("train", "steps"),
     "minutes": ("train", "minutes"),
+    "cpu_minutes": ("train", "cpu_minutes"),
     "seed": ("train", "seed"),
     "eval_every": ("train", "eval_every"),
     "save_every": ("train", "save_every"),
@@ -83,6 +84,9 @@ def add_train_parsers(train_sub) -> None:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
     budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
+    budget.add_argument(
+        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
+    )
     p.add_argument("--lr", type=_float, help="peak learning rate")
     p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
     p.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
@@ -208,7 +212,7 @@ def caption_config(args):
         values = merge(values, {"model": {"encoder": {"path": args.encoder}}})
     if args.freeze is not None:
         values = merge(values, {"model": {"encoder": {"freeze": args.freeze}}})
-    if args.minutes is not None and args.steps is None:
+    if (args.minutes is not None or args.cpu_minutes is not None) and args.steps is None:
         values = merge(values, {"train": {"steps": None}})
     if args.no_progress:
         values = merge(values, {"train": {"progress": False}})

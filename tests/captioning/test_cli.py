@@ -50,6 +50,17 @@ def test_train_writes_the_run_and_metrics(trained, capsys):
     assert val[-1]["examples"] == 2  # the 2 validation images, each once (not once per sentence)
 
 
+def test_cpu_time_budget_ends_the_run(cli, squares, tmp_path):
+    run = tmp_path / "cpu"
+    code, _, err = cli("train", "caption", "--data", squares, "--out", run, "--cpu-minutes", "0.005", *TINY)
+    assert code == 0, err
+    assert "CPU-time budget reached" in err
+    config = (run / "config.yaml").read_text()
+    assert "cpu_minutes: 0.005" in config and "steps: null" in config
+    val = events(run, "val")
+    assert val and 0 < val[-1]["step"] < 3000  # the final evaluation; no step count ended it
+
+
 def test_resume_continues_exactly(cli, squares, tmp_path):
     settings = [
         "--attention",
