@@ -207,10 +207,12 @@ def test_reorder_state_picks_rows():
     )
 
 
-@pytest.mark.parametrize("mode", ["soft", "hard", "init"])
+@pytest.mark.parametrize("mode", ["soft", "hard", "init", "soft-context-outside-cell", "soft-coordinates"])
 def test_overfits_a_tiny_caption_set(mode):
     torch.manual_seed(4)
-    model = features_model(mode, L=4, doubly_stochastic=0.0)
+    variants = {"context-outside-cell": {"context_in_cell": False}, "coordinates": {"coordinates": True}}
+    settings = variants.get(mode.partition("-")[2], {})
+    model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
     grid = torch.randn(3, 4, 6)
     captions = captions_batch()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -226,6 +228,36 @@ def test_overfits_a_tiny_caption_set(mode):
     found = greedy_decode(model.step, state, torch.full((3,), START), 6, eos_id=END)
     for row, ((tokens, _),) in enumerate(found):
         assert tokens == [t for t in captions[row, 1:].tolist() if t != NULL]
+
+
+def test_context_outside_the_cell_reaches_each_word_only_through_its_own_step():
+    # model.context_in_cell=false: the cell reads the word only, so the annotations reach word t
+    # through h_0 (their mean) and z_t alone, never through what earlier steps saw.
+    torch.manual_seed(6)
+    model = features_model("soft", L=4, context_in_cell=False).eval()
+    assert model.cell.input_size == 8  # E, not E + D
+    grid = torch.randn(2, 4, 6)
+    captions = captions_batch()[:2, :-1]
+    out = model(grid, captions)
+    state = model.init_state(grid)
+    for t in range(captions.shape[1]):  # z_t's only path: the deep output layer of its own step
+        logits, next_state, alpha, *_ = model.step_with_attention(captions[:, t], state)
+        hidden = model.cell(model.embedding(captions[:, t]), state.hidden)
+        assert torch.allclose(next_state.hidden[0], hidden[0]) and torch.allclose(alpha, out.weights[:, t])
+        state = next_state
+
+
+def test_coordinates_tell_the_context_where_the_model_looked():
+    # model.coordinates=true: each annotation ends with its cell's fixed centre (x, y) in [-1, 1]
+    torch.manual_seed(7)
+    model = features_model("soft", L=4, coordinates=True, gate=False).eval()
+    assert model.grid_shape == (2, 2) and model.cell.input_size == 8 + 6 + 2
+    state = model.init_state(torch.randn(2, 4, 6))
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])  # row-major (x, y)
+    assert torch.equal(state.annotations[:, :, -2:], corners.expand(2, -1, -1))
+    context, alpha = model.attention(state.hidden[0], state.annotations, state.annotations, None)
+    assert torch.allclose(context[:, -2:], alpha @ corners)  # the centre of the attention
+    assert "coordinates" not in model.state_dict()  # fixed, so not saved
 
 
 def test_hard_attention_learns_where_to_look_only_through_reinforce():

@@ -44,6 +44,16 @@ Three decoders (`mode`), all teacher-forced in training, with any cell (rnn / ls
   probability 0.5 an image uses the expected context Σ_l α_tl a_l (the soft one) instead of a
   sample. Decoding uses the most probable location, argmax_l α_tl.
 
+``model.context_in_cell = false`` drops z_t from the cell's input, h_t = cell(E y_{t-1}, h_{t-1}),
+and keeps it in the deep output layer only (a variant, not the paper). The paper's decoder can look
+at an item early, keep what it saw in its memory and name it later, so α_t need not be on the item
+that word t names; without that path the image reaches word t only through the z_t of the same step
+(and h_0), so naming an item requires looking at it.
+
+``model.coordinates = true`` appends each location's fixed centre (x_l, y_l) ∈ [-1, 1]² to a_l
+("CoordConv"): the context then carries Σ_l α_tl (x_l, y_l), where the model looked, from the first
+step on, with nothing to learn.
+
 Location embeddings p_l are not in the paper (its VGG grid carries position implicitly through the
 padding); they let the decoder know *where* it looked, which relations like "left of" need, and start
 at zero. The paper's deep output layer has no tanh; its authors' code adds one, as here.
@@ -103,6 +113,8 @@ class CaptionerConfig:
     dropout: float = 0.2  # on word vectors and before the output layer
     gate: bool = True  # the gating scalar β_t (soft and hard)
     positions: bool = True  # learned location embeddings p_l added to the annotations
+    coordinates: bool = False  # append each location's fixed (x, y) in [-1, 1] to its annotation
+    context_in_cell: bool = True  # feed z_t into the cell (the paper); False: z_t reaches the output only
     doubly_stochastic: float = 1.0  # λ of Σ_l (1 − Σ_t α_tl)² (soft), per caption
     reinforce: float = 1.0  # λ_r (hard)
     entropy: float = 0.01  # λ_e, the entropy bonus (hard)
@@ -218,11 +230,20 @@ class Captioner(nn.Module):
             self.out = nn.Linear(H, V)  # W_vocab, b_vocab
         else:
             self.positions = nn.Parameter(torch.zeros(L, D)) if config.positions else None
+            if config.coordinates:  # (L, 2): x then y of each cell's centre, row-major like the grid
+                h, w = self.grid_shape
+                ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+                self.register_buffer("coordinates", torch.stack([xs, ys], -1).reshape(L, 2), persistent=False)
+                D = D + 2  # the annotations the decoder reads
+            else:
+                self.coordinates = None
             self.init_h = nn.Linear(D, H)
             self.init_c = nn.Linear(D, H) if self.is_lstm else None
             self.attention = make_attention("additive", H, D, config.attention_size)
             self.gate = nn.Linear(H, 1) if config.gate else None
-            self.cell = make_cell(config.cell, E + D, H)
+            # without z_t in its input the cell cannot remember what it saw: to name an item the
+            # decoder must look at it again at that very step (see the module docstring)
+            self.cell = make_cell(config.cell, E + D if config.context_in_cell else E, H)
             self.out_h = nn.Linear(H, E)  # L_h
             self.out_z = nn.Linear(D, E, bias=False)  # L_z
             self.out = nn.Linear(E, V)  # L_o
@@ -261,6 +282,10 @@ class Captioner(nn.Module):
             h0 = self.project(self.image_vector(grid))  # (B, H)
             return CaptionState((h0, torch.zeros_like(h0)) if self.is_lstm else h0, None, None)
         a = grid + self.positions if self.positions is not None else grid  # (B, L, D)
+        if self.coordinates is not None:
+            a = torch.cat(
+                [a, self.coordinates.to(a.dtype).expand(a.shape[0], -1, -1)], dim=2
+            )  # (B, L, D + 2)
         mean = a.mean(1)  # (B, D)
         h0 = torch.tanh(self.init_h(mean))  # (B, H)
         hidden = (h0, torch.tanh(self.init_c(mean))) if self.is_lstm else h0
@@ -301,7 +326,7 @@ class Captioner(nn.Module):
                 z = torch.where(expected[:, None], context, z)
         if self.gate is not None:
             z = torch.sigmoid(self.gate(h_prev)) * z  # β_t z_t
-        hidden = self.cell(torch.cat([x, z], dim=1), state.hidden)
+        hidden = self.cell(torch.cat([x, z], dim=1) if self.config.context_in_cell else x, state.hidden)
         h = hidden[0] if self.is_lstm else hidden  # (N, H)
         deep = torch.tanh(x + self.out_h(h) + self.out_z(z))  # (N, E)
         logits = self.out(self.dropout(deep))  # (N, V)
