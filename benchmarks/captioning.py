@@ -13,14 +13,16 @@ baseline (the first caption of the closest training image in the soft model's en
 pixels too) on the test images. Target: BLEU-4 soft > init > nearest neighbour.
 
 Every number is free-running greedy decoding on the test split (never teacher-forced), with the
-checkpoint that was best on validation BLEU-4. The issue's budget is 15 CPU-minutes per training; the
-shared loop's clock is wall time, and this machine is shared (the load average is often 3-4 times its
-2 cores), so each training is given a number of steps (`train.steps`) that takes about 10-13
-CPU-minutes on one thread, with `--minutes` only as a wall-clock cap. Wall and CPU minutes of every
-training and the load average are recorded (the encoder's budget is wall-clock, `--encoder-minutes`).
+checkpoint that was best on validation BLEU-4. The issue's budget is 15 CPU-minutes per training:
+each caption training runs on a CPU-time budget (`train.cpu_minutes`, `--cpu-minutes`, default 12: the
+process's CPU time, evaluations included, which other jobs on a shared machine do not shorten; the
+learning-rate schedule follows it), with `--minutes` only as a wall-clock cap. Wall and CPU minutes
+of every training and the load average are recorded (the encoder's budget is wall-clock,
+`--encoder-minutes`).
 
     python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,emoji-soft,
-                                      emoji-init] [--minutes 60] [--threads 1] [--set ROW:section.key=value]
+                                      emoji-init] [--cpu-minutes 12] [--minutes 60] [--threads 1]
+                                      [--set ROW:section.key=value]
 
 Each row is added to benchmarks/results/captioning.json as soon as it is measured (a long session can
 run one row at a time; --fresh starts over); runs go to runs/bench-captioning/ (ignored by git), and
@@ -69,7 +71,7 @@ ENCODER = {  # the Fashion-MNIST CNN the scene captioners read through (frozen)
     "data": {"translate": 2, "flip": True},
     "train": {"epochs": None},
 }
-SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); ≈ 10 CPU-minutes per run
+SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); ≈ 1,000 steps a CPU-minute
     "data": {"path": "scenes", "batch_size": 64},
     "model": {
         "encoder": {"kind": "features"},
@@ -79,12 +81,12 @@ SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); �
         "doubly_stochastic": 0.0,
     },
     "optim": {"lr": 3e-3},
-    "train": {"steps": 10_000, "eval_every": 1000, "eval_limit": 500, "save_every": 1000},
+    "train": {"steps": None, "eval_every": 1000, "eval_limit": 500, "save_every": 1000},
 }
-EMOJI = {  # ≈ 13 CPU-minutes of training on one thread
+EMOJI = {  # soft attention: ≈ 550 steps a CPU-minute on one thread
     "data": {"path": "emoji", "batch_size": 64, "image_size": 32},
     "model": {"encoder": {"channels": [32, 64, 128]}},
-    "train": {"steps": 7_000, "eval_every": 500, "save_every": 500},
+    "train": {"steps": None, "eval_every": 500, "save_every": 500},
 }
 
 
@@ -139,10 +141,12 @@ def train_encoder(minutes: float, threads: int, overrides: list[str]) -> dict:
 
 
 def caption_config(
-    base: dict, mode: str, minutes: float, threads: int, overrides: list[str]
+    base: dict, mode: str, budget: tuple[float, float], threads: int, overrides: list[str]
 ) -> CaptionRunConfig:
+    """The run's config; budget = (CPU minutes, wall-clock cap in minutes)."""
     values = deep_set(merge(json.loads(json.dumps(base)), {"model": {"mode": mode}}), overrides)
-    values["train"].update(minutes=minutes, threads=threads, progress=False)  # minutes: a wall-clock cap
+    cpu_minutes, minutes = budget
+    values["train"].update(cpu_minutes=cpu_minutes, minutes=minutes, threads=threads, progress=False)
     return from_dict(CaptionRunConfig, merge(to_dict(CaptionRunConfig()), values))
 
 
@@ -201,14 +205,16 @@ def scene_features(encoder_run: Path) -> dict:
     }
 
 
-def scenes_row(mode: str, minutes: float, threads: int, overrides: list[str], results: dict) -> dict:
+def scenes_row(
+    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict
+) -> dict:
     if "encoder" not in results:
         raise SystemExit("the scenes rows need the encoder row first: run with --only encoder,...")
     scenes = open_caption_data(data_root() / "scenes")
     if results.get("features", {}).get("images") != len(scenes.images):  # none yet, or other scenes
         results["features"] = scene_features(Path(results["encoder"]["run"]))
     values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
-    config = caption_config(values, mode, minutes, threads, overrides)
+    config = caption_config(values, mode, budget, threads, overrides)
     run = RUNS / f"scenes-{mode}"
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     return {**score_scenes(run, mode, results), "steps": summary["step"], **cost}
@@ -241,8 +247,8 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
     }
 
 
-def emoji_row(mode: str, minutes: float, threads: int, overrides: list[str]) -> dict:
-    config = caption_config(EMOJI, mode, minutes, threads, overrides)
+def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: list[str]) -> dict:
+    config = caption_config(EMOJI, mode, budget, threads, overrides)
     run = RUNS / f"emoji-{mode}"
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     task, model, indices, outputs = test_outputs(run)
@@ -368,12 +374,12 @@ def main() -> None:
     )
     parser.add_argument("--only", default=",".join(ROWS))
     parser.add_argument(
-        "--minutes",
+        "--cpu-minutes",
         type=float,
-        default=60.0,
-        help="wall-clock cap per caption training; the budget is train.steps, chosen for "
-        "≤ 15 CPU-minutes on one thread (the CPU minutes are in the table)",
+        default=12.0,
+        help="CPU-time budget per caption training (train.cpu_minutes; the issue allows 15)",
     )
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock cap per caption training")
     parser.add_argument("--encoder-minutes", type=float, default=8.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="ROW:section.key=value")
@@ -421,6 +427,7 @@ def main() -> None:
         }
         path.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
 
+    budget = (args.cpu_minutes, args.minutes)
     for row in rows:
         if row not in ROWS:
             raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
@@ -428,9 +435,9 @@ def main() -> None:
         if row == "encoder":
             results[row] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []))
         elif kind == "scenes":
-            results[row] = scenes_row(mode, args.minutes, args.threads, sets.get(row, []), results)
+            results[row] = scenes_row(mode, budget, args.threads, sets.get(row, []), results)
         else:
-            results[row] = emoji_row(mode, args.minutes, args.threads, sets.get(row, []))
+            results[row] = emoji_row(mode, budget, args.threads, sets.get(row, []))
         save()
         print(f"{row}: done", flush=True)
     print()
