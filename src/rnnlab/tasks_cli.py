@@ -52,6 +52,7 @@ TASK_FLAGS = {
         "layers": ("model", "layers"),
         "pooling": ("model", "pooling"),
         "lowercase": ("data", "lowercase"),
+        "pretrained": ("init", "pretrained"),
     },
     "tag": {"format": ("data", "format"), "layers": ("model", "layers"), "lowercase": ("data", "lowercase")},
     "seq2seq": {
@@ -123,7 +124,8 @@ def _common_train_flags(parser) -> None:
 
 def add_train_parsers(train_sub) -> None:
     epilog = (
-        "Any setting can be given as --set section.key=value; sections: model, data, optim, schedule, train."
+        "Any setting can be given as --set section.key=value; sections: model, data, optim, schedule, "
+        "train (classify also init)."
     )
     classify = train_sub.add_parser(
         "classify", help="many-to-one text classification (e.g. sentiment)", epilog=epilog
@@ -136,6 +138,11 @@ def add_train_parsers(train_sub) -> None:
     )
     classify.add_argument("--level", choices=("word", "char"), help="token level (default word)")
     classify.add_argument("--pooling", choices=("last", "mean", "max", "attention"), help="default mean")
+    classify.add_argument(
+        "--pretrained",
+        metavar="RUN",
+        help="fine-tune: start from this classify run's vocabulary and weights (same model settings)",
+    )
     classify.set_defaults(func=cmd_train_task, task_name="classify")
 
     tag = train_sub.add_parser(

@@ -87,6 +87,35 @@ def test_classify_resume_continues_exactly(cli, reviews_csv, tmp_path):
     assert code == 2 and "already exists" in err
 
 
+def test_fine_tuning_starts_from_the_pretrained_run(cli, reviews_csv, tmp_path):
+    import torch
+
+    from rnnlab.train.checkpoint import load_checkpoint
+    from rnnlab.train.sequence_tasks import load_task_run
+
+    pretrained, tuned = tmp_path / "pretrained", tmp_path / "tuned"
+    assert cli("train", "classify", "--data", reviews_csv, "--out", pretrained, "--steps", 6, *TINY)[0] == 0
+    # Fine-tuning data with a word the pretraining never saw: it must stay <unk>, since the vocabulary
+    # is the pretrained run's.
+    small = tmp_path / "small.csv"
+    small.write_text(reviews_csv.read_text().replace("superb", "zzzsuperb"), encoding="utf-8")
+    flags = ["--data", small, "--out", tuned, "--pretrained", pretrained, *TINY]
+    code, _, err = cli("train", "classify", *flags, "--steps", 1, "--lr", "1e-12", "--save-every", 1)
+    assert code == 0, err
+    source, _, _ = load_task_run(pretrained)
+    target, model, _ = load_task_run(tuned, "last")
+    assert target.vocab.to_dict() == source.vocab.to_dict() and "zzzsuperb" not in target.vocab.vocab.stoi
+    before = load_checkpoint(pretrained, "best").model_state
+    after = model.state_dict()
+    assert set(before) == set(after)
+    for name in before:  # one step at a learning rate of 1e-12 leaves the copied weights in place
+        torch.testing.assert_close(after[name], before[name], atol=1e-6, rtol=0)
+
+    # A different model size cannot take the weights: one sentence that says what to do.
+    code, _, err = cli("train", "classify", *flags, "--steps", 1, "--force", "--hidden", "12")
+    assert code == 2 and "shape" in err and "model settings" in err
+
+
 def test_resume_refuses_a_different_label_set(cli, reviews_csv, tmp_path):
     run = tmp_path / "run"
     assert cli("train", "classify", "--data", reviews_csv, "--out", run, "--steps", 3, *TINY)[0] == 0

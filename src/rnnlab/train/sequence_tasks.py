@@ -44,6 +44,7 @@ from .checkpoint import checkpoint_path, load_checkpoint
 from .config import from_dict
 from .optim import OptimConfig, ScheduleConfig
 from .supervised import SupervisedTrainConfig
+from .transfer import InitConfig, Pretrained, copy_pretrained, read_pretrained
 
 TOO_LONG = ("truncate", "error")
 EVAL_BATCH = 128
@@ -150,6 +151,7 @@ class ClassifyRunConfig:
     train: SupervisedTrainConfig = field(
         default_factory=lambda: SupervisedTrainConfig(steps=1500, eval_every=100)
     )
+    init: InitConfig = field(default_factory=InitConfig)  # --pretrained RUN: fine-tune (train/transfer.py)
 
 
 class ClassifyTask:
@@ -164,6 +166,7 @@ class ClassifyTask:
         self.labels: list[str] = []
         self.splits: dict[str, list] = {}
         self.raw: dict[str, list[tuple[str, str]]] = {}
+        self.pretrained: Pretrained | None = None  # set by load_data for a fresh fine-tuning run
 
     # ---- data -----------------------------------------------------------------------------------
 
@@ -193,9 +196,15 @@ class ClassifyTask:
                     f"the training data has only the label {train_labels}; a classifier needs two or more."
                 )
             self.labels = train_labels
-            self.vocab = TaskVocab.build(
-                [t for t, _ in self.raw["train"]], dc.level, dc.min_count, dc.max_vocab
-            )
+            if self.config.init.pretrained:
+                # Fine-tuning keeps the pretrained vocabulary: words met only in the pretraining
+                # corpus keep their embeddings instead of becoming <unk>.
+                self.pretrained = read_pretrained(self.config.init.pretrained)
+                self.vocab = TaskVocab.from_dict(self.pretrained.task_state["vocab"])
+            else:
+                self.vocab = TaskVocab.build(
+                    [t for t, _ in self.raw["train"]], dc.level, dc.min_count, dc.max_vocab
+                )
         self.splits = {name: self.encode_examples(rows, name) for name, rows in self.raw.items()}
 
     def encode_examples(self, rows: list[tuple[str, str]], split: str = "data") -> list:
@@ -225,7 +234,11 @@ class ClassifyTask:
     # ---- model --------------------------------------------------------------------------------
 
     def build_model(self) -> SequenceClassifier:
-        return SequenceClassifier(len(self.vocab), len(self.labels), self.config.model)
+        model = SequenceClassifier(len(self.vocab), len(self.labels), self.config.model)
+        if self.pretrained is not None:
+            same = list(self.pretrained.task_state["labels"]) == self.labels
+            copy_pretrained(model, self.pretrained, same_labels=same, head=self.config.init.head)
+        return model
 
     def length(self, example) -> int:
         return len(example[0])
