@@ -35,9 +35,9 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# The performance suite: one table (about 45 minutes; BENCH_FLAGS=--quick for a smoke run).
 bench: venv
-	$(PY) benchmarks/lm_speed.py
-	$(PY) benchmarks/lm_quality.py
+	$(PY) benchmarks/suite.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) runs

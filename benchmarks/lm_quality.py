@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--set", action="append", default=[], help="override a default (section.key=value)")
     parser.add_argument("--baseline", action="store_true", help="also train a plain nn.LSTM for comparison")
-    parser.add_argument("--out", default=str(RESULTS / "lm_quality_run"))
+    parser.add_argument("--out", default=str(RESULTS / "lm_quality_run"), help="the run folder")
+    parser.add_argument("--json", default=str(RESULTS / "lm_quality.json"), help="where the results go")
     args = parser.parse_args()
 
     corpus_dir = fetch("shakespeare")
@@ -141,8 +142,8 @@ def main() -> None:
     print(f"{'trainer':<48} {'steps':>6} {'val bpc':>8}")
     for name, steps, bpc in rows:
         print(f"{name:<48} {steps:>6} {bpc:>8.4f}")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "lm_quality.json"
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     print(f"\nwrote {path}")
 
