@@ -7,28 +7,12 @@ prints its table (or JSON). A check that fails makes the command exit 1; a user'
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from ..argtypes import number as _float
+from ..argtypes import positive_int as _positive_int
 from ..errors import UserError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _set_threads(threads: int) -> None:
