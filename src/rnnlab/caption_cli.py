@@ -46,7 +46,7 @@ FLAGS = {
 TRAIN_EPILOG = """Any setting can be given as --set section.key=value; sections: model (with model.encoder),
 data, optim, schedule, train. examples:
   rnnlab data make scenes
-  rnnlab train caption --data scenes --out runs/scenes --minutes 10
+  rnnlab train caption --data scenes --out runs/scenes --cpu-minutes 10
   rnnlab train caption --data emoji --out runs/emoji-init --attention init
   rnnlab train caption --data scenes --out runs/scenes-cnn --encoder runs/fmnist-cnn --freeze all
   rnnlab train caption --data captions.json --images photos/ --out runs/mine
