@@ -322,3 +322,17 @@ def test_resolve_errors(tmp_path):
         resolve_corpus(str(tmp_path), data_root=tmp_path)
     with pytest.raises(UserError, match="Unknown level"):
         resolve_corpus("shakespeare", level="bpe", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+@pytest.mark.parametrize("wide", [False, True])
+def test_ascii_chunks_skip_the_decoder_with_the_same_ids(tmp_path, encoding, wide):
+    # Pure-ASCII chunks take the undecoded fast path, the others the decoder: both must agree, with
+    # one-byte ids (bytes.translate) and with two-byte ids (more than 256 distinct characters).
+    extra = "".join(map(chr, range(0x100, 0x100 + 300))) if wide and encoding == "utf-8" else "éàü"
+    text = ("plain ascii line\n" * 20) + extra + ("more ascii\n" * 20) + "ñ" + "tail\n" * 10
+    path = tmp_path / "input.txt"
+    path.write_bytes(text.encode(encoding))
+    out = prepare_corpus(path, tmp_path / "prepared", encoding=encoding, progress=False, chunk_size=16)
+    corpus, decoded = read_all(out)
+    assert decoded == text

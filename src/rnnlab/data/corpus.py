@@ -125,6 +125,39 @@ def iter_text_chunks(
     Args:
         on_bytes: called with the number of bytes read after each chunk (for progress bars).
     """
+    for piece in _iter_chunks(path, encoding, chunk_size, on_bytes, ascii_bytes=False):
+        assert isinstance(piece, str)
+        yield piece
+
+
+# Codecs in which every ASCII byte is the character of that code point, alone: a pure-ASCII chunk
+# needs no decoding (its bytes are its code points).
+_ASCII_COMPATIBLE = {"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252"}
+
+
+def _iter_code_points(
+    path: Path, codec: str, chunk_size: int, on_bytes: Callable[[int], object] | None
+) -> Iterator[tuple[np.ndarray, bytes | None]]:
+    """(code points, the raw bytes or None) of each chunk; the bytes are given for pure-ASCII chunks.
+
+    Pure-ASCII chunks of an ASCII-compatible codec skip the decoder (most text is mostly ASCII); the
+    others go through `_code_points` of the decoded text. Errors as `iter_text_chunks`.
+    """
+    for piece in _iter_chunks(path, codec, chunk_size, on_bytes, ascii_bytes=codec in _ASCII_COMPATIBLE):
+        if isinstance(piece, bytes):
+            yield np.frombuffer(piece, np.uint8), piece
+        else:
+            yield _code_points(piece), None
+
+
+def _iter_chunks(
+    path: str | Path,
+    encoding: str,
+    chunk_size: int,
+    on_bytes: Callable[[int], object] | None,
+    ascii_bytes: bool,
+) -> Iterator[str | bytes]:
+    """`iter_text_chunks`, but with `ascii_bytes` a pure-ASCII chunk comes as its undecoded bytes."""
     path = Path(path)
     _check_source(path)
     codec = _lookup_encoding(encoding)
@@ -155,6 +188,12 @@ def iter_text_chunks(
                     data = data[len(codecs.BOM_UTF8) :]
                     offset = len(codecs.BOM_UTF8)
             pending = decoder.getstate()[0]  # bytes of a character cut by the previous chunk boundary
+            if ascii_bytes and not final and not pending and data.isascii():
+                offset += len(data)
+                if on_bytes is not None:
+                    on_bytes(len(data))
+                yield data
+                continue
             try:
                 text = decoder.decode(data, final=final)
             except UnicodeDecodeError as error:
@@ -178,10 +217,15 @@ def iter_text_chunks(
 
 
 def _code_points(text: str) -> np.ndarray:
-    """Code points of a string as a 1-D array (uint8 for pure ASCII, which is the cheap common case)."""
+    """Code points of a string as a 1-D array: uint8 for pure ASCII, uint16 within the BMP, else uint32."""
     if text.isascii():
         return np.frombuffer(text.encode("ascii"), np.uint8)
-    return np.frombuffer(text.encode("utf-32-le"), np.dtype("<u4"))
+    # Most text stays in the Basic Multilingual Plane: UTF-16 is then one unit per character and
+    # encodes about ten times faster than UTF-32 (measured 4 GB/s against 350 MB/s).
+    utf16 = text.encode("utf-16-le", errors="surrogatepass")
+    if len(utf16) == 2 * len(text):  # no surrogate pairs: every character is one 16-bit unit
+        return np.frombuffer(utf16, np.dtype("<u2"))
+    return np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.dtype("<u4"))
 
 
 def _iter_line_blocks(chunks: Iterator[str]) -> Iterator[str]:
@@ -343,8 +387,8 @@ def prepare_corpus(
         # Pass 1: count tokens, build the vocabulary.
         if level == "char":
             counts = np.zeros(NUM_CODE_POINTS, np.int64)
-            for text in chunks():
-                chunk_counts = np.bincount(_code_points(text))
+            for points, _ in _iter_code_points(path, codec, chunk_size, bar.update):
+                chunk_counts = np.bincount(points)
                 counts[: len(chunk_counts)] += chunk_counts
             num_tokens = int(counts.sum())
             distinct = int(np.count_nonzero(counts))
@@ -384,8 +428,13 @@ def prepare_corpus(
                 # (the file changed between the passes is caught by the token count below).
                 table = np.zeros(NUM_CODE_POINTS, dtype)
                 table[[ord(char) for char in vocab.tokens]] = np.arange(len(vocab), dtype=dtype)
-                for text in chunks():
-                    writer.write(np.take(table, _code_points(text)))
+                # one-byte ids of ASCII bytes: bytes.translate maps a chunk without numpy's int64 indices
+                byte_table = table[:256].tobytes() if dtype == np.uint8 else None
+                for points, raw in _iter_code_points(path, codec, chunk_size, bar.update):
+                    if raw is not None and byte_table is not None:
+                        writer.write(np.frombuffer(raw.translate(byte_table), np.uint8))
+                    else:
+                        writer.write(np.take(table, points))
             else:
                 stoi, unk = vocab.stoi, vocab.unk_id
                 for block in _iter_line_blocks(chunks()):
