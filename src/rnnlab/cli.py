@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--unknown", choices=("error", "skip", "replace"), default="error",
                         help="what to do with prime characters outside the vocabulary")
     sample.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    sample.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                        help="bf16: bfloat16 weight copies, faster at batch 1 (auto: where supported)")
 
     ev = sub.add_parser("eval", help="loss / bits per token / perplexity of a text under a trained model")
     ev.add_argument("run", help="run folder")
@@ -211,7 +213,8 @@ def cmd_sample(args) -> int:
 
     pieces = sample_run(args.run, args.prime, args.length, temperature=args.temperature, top_k=args.top_k,
                         top_p=args.top_p, greedy=args.greedy, beam=args.beam, seed=args.seed,
-                        stop=args.stop, unknown=args.unknown, which=args.checkpoint)
+                        stop=args.stop, unknown=args.unknown, which=args.checkpoint,
+                        precision=args.precision)
     for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()

@@ -105,6 +105,8 @@ def filter_logits(
     _check_sampling_args(temperature, top_k, top_p)
     logits = logits.float()
     vocab_size = logits.shape[-1]
+    if temperature == 1 and (top_k is None or top_k >= vocab_size) and (top_p is None or top_p >= 1):
+        return logits  # nothing to filter (softmax shifts by the maximum itself): three ops less per token
     # Subtract the row maximum before dividing. The softmax is unchanged, and a tiny temperature then
     # pushes the other logits towards -inf instead of overflowing the maximum to +inf (inf - inf = nan).
     scaled = (logits - logits.amax(dim=-1, keepdim=True)) / temperature  # (B, V)
