@@ -35,13 +35,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common import cpu_seconds, set_values
 from rnnlab.data.captions import CLASS_WORDS, fetch_emoji, make_scenes, open_caption_data
 from rnnlab.data.images import load_image_data
 from rnnlab.data.paths import data_root
@@ -90,24 +90,6 @@ EMOJI = {  # soft attention: ≈ 550 steps a CPU-minute on one thread
 }
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def deep_set(values: dict, overrides: list[str]) -> dict:
-    import yaml
-
-    for override in overrides:
-        key, _, raw = override.partition("=")
-        node = values
-        *sections, last = key.split(".")
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[last] = yaml.safe_load(raw)
-    return values
-
-
 def timed(function):
     load_before = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), cpu_seconds()
@@ -126,7 +108,7 @@ def timed(function):
 def train_encoder(minutes: float, threads: int, overrides: list[str]) -> dict:
     from rnnlab.train.image_loop import image_config, train_image
 
-    values = deep_set(json.loads(json.dumps(ENCODER)), overrides)
+    values = set_values(json.loads(json.dumps(ENCODER)), overrides)
     values.setdefault("data", {})["path"] = "fashion-mnist"
     values["train"].update(minutes=minutes, threads=threads, progress=False)
     config = image_config(values, model="cnn")
@@ -144,7 +126,7 @@ def caption_config(
     base: dict, mode: str, budget: tuple[float, float], threads: int, overrides: list[str]
 ) -> CaptionRunConfig:
     """The run's config; budget = (CPU minutes, wall-clock cap in minutes)."""
-    values = deep_set(merge(json.loads(json.dumps(base)), {"model": {"mode": mode}}), overrides)
+    values = set_values(merge(json.loads(json.dumps(base)), {"model": {"mode": mode}}), overrides)
     cpu_minutes, minutes = budget
     values["train"].update(cpu_minutes=cpu_minutes, minutes=minutes, threads=threads, progress=False)
     return from_dict(CaptionRunConfig, merge(to_dict(CaptionRunConfig()), values))

@@ -28,12 +28,12 @@ import argparse
 import json
 import os
 import platform
-import resource
 import time
 from pathlib import Path
 
 import torch
 
+from common import cpu_seconds, set_values
 from rnnlab.data.images import load_image_data
 from rnnlab.train.image_loop import ensemble_runs, image_config, train_image
 
@@ -50,11 +50,6 @@ MODELS = {
     "cnn": (BUDGET, 0.935, 0.916, "2 Conv+pooling (the package's benchmark/convnet.py)"),
 }
 ENSEMBLE_SEEDS = (2, 3, 4, 5)  # with the cnn row's seed 1: five members
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def train_one(name: str, values: dict, threads: int, seed: int = 1, suffix: str = "") -> dict:
@@ -88,19 +83,6 @@ def parse_sets(items: list[str]) -> dict[str, list[str]]:
         model, _, override = item.partition(":")
         out.setdefault(model, []).append(override)
     return out
-
-
-def apply_sets(values: dict, overrides: list[str]) -> dict:
-    import yaml
-
-    for override in overrides:
-        key, _, raw = override.partition("=")
-        node = values
-        *sections, last = key.split(".")
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[last] = yaml.safe_load(raw)
-    return values
 
 
 def table(results: dict) -> str:
@@ -165,7 +147,7 @@ def main() -> None:
             # members already trained by an earlier run of this script with the same settings are reused
             earlier = {m["seed"]: m for m in results.get("ensemble", {}).get("extra_members", [])}
             for seed in ENSEMBLE_SEEDS:
-                values = apply_sets(json.loads(json.dumps(MODELS["cnn"][0])), sets.get("cnn", []))
+                values = set_values(json.loads(json.dumps(MODELS["cnn"][0])), sets.get("cnn", []))
                 member = earlier.get(seed)
                 wanted = json.loads(json.dumps(values))
                 wanted.setdefault("train", {}).update(threads=args.threads, seed=seed, progress=False)
@@ -197,7 +179,7 @@ def main() -> None:
                 "extra_members": extra,
             }
         else:
-            values = apply_sets(json.loads(json.dumps(MODELS[name][0])), sets.get(name, []))
+            values = set_values(json.loads(json.dumps(MODELS[name][0])), sets.get(name, []))
             results[name] = train_one(name, values, args.threads)
         save()
         print(f"{name}: {100 * results[name]['test_accuracy']:.2f}%", flush=True)

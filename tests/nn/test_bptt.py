@@ -14,14 +14,7 @@ FUSED = {"lstm", "gru", "rnn-tanh", "rnn-relu"}
 TOL = dict(atol=1e-10, rtol=1e-10)  # float64 throughout
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Numerics, not threading, are under test: one thread keeps these tiny products quick even on a
-    busy machine, where a 2-thread parallel region can wait a whole scheduler slice per call."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(params=[False, True], ids=["eager", "scripted"])

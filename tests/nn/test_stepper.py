@@ -12,14 +12,7 @@ CELLS = ["lstm", "gru", "rnn-tanh", "rnn-relu", "lstm-peephole", "gru-cho"]
 TOLERANCE = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-12)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Numerics, not threading, are under test: one thread keeps these tiny products quick even on a
-    busy machine, where a 2-thread parallel region can wait a whole scheduler slice per call."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def _model(cell="lstm", dtype=torch.float32, **config):
