@@ -134,6 +134,17 @@ def test_dates_are_seeded_correct_and_held_out():
     assert not {text for text, _ in data["train"]} & heldout_strings
 
 
+def test_dates_evaluation_splits_never_repeat_a_source():
+    # 2,000 draws from ~5,500 test days x 2 held-out formats repeat ~150 sources when drawn with
+    # replacement; each split scored must hold distinct ones
+    data = make_dates(seed=0, train=100, val=2_000, test=4_000, heldout=2_000)
+    for split in ("val", "test", "heldout"):
+        sources = [text for text, _ in data[split]]
+        assert len(sources) == len(set(sources)), split
+    with pytest.raises(ValueError, match="distinct dates"):
+        make_dates(seed=0, train=10, val=10, test=10, heldout=10**6)
+
+
 def test_no_date_string_is_ambiguous():
     """Two different days never print the same in the formats (else exact match could not reach 100%)."""
     seen = {}

@@ -463,6 +463,9 @@ DATE_FORMATS = {
 #: Two formats never shown in training: they test whether the model learned the pieces (an ordinal
 #: day "the 25th", a dotted year-first date) rather than memorising whole formats.
 HELDOUT_FORMATS = ("Month-the-dth,-yyyy", "yyyy.mm.dd")
+# Bumped whenever make_dates changes what it writes for a seed, so a cached dates folder is remade.
+# 2: val/test/heldout sources distinct.
+DATES_GENERATOR = 2
 
 
 def format_date(day: dt.date, fmt: str) -> str:
@@ -478,7 +481,8 @@ def make_dates(
     The days from 1950-01-01 to 2049-12-31 are shuffled and cut into three disjoint sets, so that
     every val/test date is a day never seen in training (80% / 5% / 15% of the days). train/val/test
     use the trained formats (all but `HELDOUT_FORMATS`), uniformly; heldout uses only the held-out
-    formats, on test days.
+    formats, on test days. Within val, test and heldout every source text is distinct (a repeated
+    date would count twice in the score); train may repeat one.
     """
     rng = random.Random(seed)
     first = dt.date(FIRST_YEAR, 1, 1).toordinal()
@@ -494,10 +498,18 @@ def make_dates(
         ("test", test, pools["test"], trained),
         ("heldout", heldout, pools["test"], list(HELDOUT_FORMATS)),
     ):
-        pairs = []
-        for _ in range(count):
+        if split != "train" and count > len(pool) * len(formats):
+            possible = len(pool) * len(formats)
+            raise ValueError(f"{split}: {count} distinct dates asked for, only {possible} exist")
+        pairs, seen = [], set()
+        while len(pairs) < count:
             day = dt.date.fromordinal(rng.choice(pool))
-            pairs.append((format_date(day, rng.choice(formats)), day.isoformat()))
+            source = format_date(day, rng.choice(formats))
+            if split != "train":
+                if source in seen:
+                    continue
+                seen.add(source)
+            pairs.append((source, day.isoformat()))
         result[split] = pairs
     return result
 
@@ -514,7 +526,8 @@ def make_dates_dataset(
     info_path = folder / INFO_FILE
     if info_path.is_file() and not force:
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        if info.get("seed") == seed and info.get("counts", {}).get("train") == train:
+        same = info.get("seed") == seed and info.get("counts", {}).get("train") == train
+        if same and info.get("generator") == DATES_GENERATOR:
             return folder
     folder.mkdir(parents=True, exist_ok=True)
     info_path.unlink(missing_ok=True)
@@ -528,6 +541,7 @@ def make_dates_dataset(
         "counts": {split: len(pairs) for split, pairs in splits.items()},
         "heldout_formats": list(HELDOUT_FORMATS),
         "formats": len(DATE_FORMATS),
+        "generator": DATES_GENERATOR,
     }
     _write_atomic(info_path, json.dumps(info, indent=1))
     return folder
