@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from rnnlab.train.checkpoint import load_checkpoint
 from rnnlab.train.metrics import read_metrics
 
 TINY = ["--hidden", "8", "--embedding", "8", "--batch-size", "8", "--no-progress", "--threads", "1"]
@@ -270,3 +271,16 @@ def test_cpu_time_budget_ends_the_run(cli, reviews_csv, tmp_path):
     assert "CPU-time budget reached" in err
     val = [e for e in read_metrics(run) if e["split"] == "val"]
     assert val and 0 < val[-1]["step"] < 3000  # the final evaluation; the default step count did not end it
+
+
+def test_a_tie_on_the_metric_goes_to_the_lower_loss(cli, reviews_csv, tmp_path):
+    # memorising 8 examples: accuracy reaches 1.0 early and stays there while the loss keeps falling
+    run = tmp_path / "run"
+    flags = ["--overfit", 8, "--steps", 40, "--eval-every", 5, "--dropout", 0, "--lr", 0.01]
+    code, _, err = cli("train", "classify", "--data", reviews_csv, "--out", run, *flags, *TINY)
+    assert code == 0, err
+    val = [e for e in read_metrics(run) if e["split"] == "val"]
+    top = [e for e in val if e["accuracy"] == max(v["accuracy"] for v in val)]
+    assert len(top) >= 2 and top[-1]["loss"] < top[0]["loss"]  # a tie to break
+    lowest = min(top, key=lambda e: e["loss"])
+    assert load_checkpoint(run, "best").step == lowest["step"] != top[0]["step"]

@@ -3,7 +3,8 @@
     for each step:
         lr        <- peak lr × schedule(progress)
         evaluate  every eval_every steps on the validation split (the task's metrics); the best
-                  checkpoint is the one with the best primary metric (accuracy, exact match, BLEU)
+                  checkpoint is the one with the best primary metric (accuracy, exact match, BLEU;
+                  a tie goes to the lower validation loss)
         checkpoint every save_every steps
         forward   one batch of examples (similar lengths batched together, padded, masked)
         backward
@@ -205,6 +206,7 @@ def train_supervised(
         "elapsed": 0.0,
         "cpu": 0.0,
         "best": -math.inf,
+        "best_loss": math.inf,
         "evals_without_improvement": 0,
         "last_eval_step": -1,
         "last_save_step": -1,
@@ -265,9 +267,11 @@ def train_supervised(
         log.write(event)
         run["last_eval_step"] = run["step"]
         schedule.observe(-metrics[primary])  # plateau schedules watch a value that should fall
-        improved = metrics[primary] > run["best"] + 1e-9
+        # a tie on the metric (exact match stuck at 100%, say) goes to the lower validation loss
+        tied = abs(metrics[primary] - run["best"]) <= 1e-9
+        improved = metrics[primary] > run["best"] + 1e-9 or (tied and metrics["loss"] < run["best_loss"])
         if improved:
-            run["best"], run["evals_without_improvement"] = metrics[primary], 0
+            run.update(best=metrics[primary], best_loss=metrics["loss"], evals_without_improvement=0)
         else:
             run["evals_without_improvement"] += 1
         say(
