@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget = lm.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
     budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
+    budget.add_argument(
+        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
+    )
     lm.add_argument("--lr", type=_float, help="peak learning rate")
     lm.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
     lm.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
@@ -156,7 +159,8 @@ def _lm_config(args):
         ("model", "cell"): args.cell, ("model", "hidden"): args.hidden, ("model", "layers"): args.layers,
         ("model", "embedding"): args.embedding, ("model", "dropout"): args.dropout,
         ("optim", "lr"): args.lr, ("optim", "name"): args.optimizer, ("schedule", "name"): args.schedule,
-        ("train", "steps"): args.steps, ("train", "minutes"): args.minutes, ("train", "seed"): args.seed,
+        ("train", "steps"): args.steps, ("train", "minutes"): args.minutes,
+        ("train", "cpu_minutes"): args.cpu_minutes, ("train", "seed"): args.seed,
         ("train", "save_every"): args.save_every, ("train", "eval_every"): args.eval_every,
         ("train", "overfit"): args.overfit, ("train", "precision"): args.precision,
         ("train", "threads"): args.threads, ("train", "clip_norm"): args.clip,
@@ -164,8 +168,8 @@ def _lm_config(args):
     for (section, key), value in flags.items():
         if value is not None:
             values = merge(values, {section: {key: value}})
-    if args.minutes is not None and args.steps is None:
-        values = merge(values, {"train": {"steps": None}})  # --steps N | --minutes M
+    if (args.minutes is not None or args.cpu_minutes is not None) and args.steps is None:
+        values = merge(values, {"train": {"steps": None}})  # --steps N | --minutes M | --cpu-minutes M
     if args.no_progress:
         values = merge(values, {"train": {"progress": False}})
     if args.resume:

@@ -272,3 +272,19 @@ def test_adaptive_log_probs_are_a_distribution():
     full = model.output_logits(outputs)  # (1, 3, 50) log-probs
     nll = -full.gather(2, torch.tensor([[[2], [3], [4]]])).mean()
     torch.testing.assert_close(model.loss(outputs, torch.tensor([[2, 3, 4]])), nll)
+
+
+def test_cpu_time_budget_ends_the_run_and_resumes_its_clock(cli, tiny_text, tmp_path):
+    run = tmp_path / "cpu"
+    code, _, err = cli("train", "lm", "--data", tiny_text, "--out", run, "--cpu-minutes", "0.01", *TINY)
+    assert code == 0, err
+    assert "CPU-time budget reached" in err
+    from rnnlab.train.checkpoint import load_checkpoint
+
+    spent = load_checkpoint(run, "last").document["train_state"]["cpu"]
+    assert spent >= 0.6  # 0.01 CPU-minutes
+    # a resumed run counts from the CPU seconds already spent: with the budget used up it stops at once
+    steps = load_checkpoint(run, "last").step
+    code, _, err = cli("train", "lm", "--out", run, "--resume", "--no-progress")
+    assert code == 0, err
+    assert load_checkpoint(run, "last").step == steps

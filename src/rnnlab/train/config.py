@@ -41,6 +41,9 @@ class DataConfig:
 class TrainConfig:
     steps: int | None = 4000  # total optimizer steps (a resumed run continues up to this)
     minutes: float | None = None  # wall-clock budget; with both set, whichever ends first
+    # CPU-time budget: seconds this process computes, all threads counted (under DDP, rank 0's clock
+    # decides). On a shared machine it does not shrink when other jobs take the cores.
+    cpu_minutes: float | None = None
     seed: int = 1
     eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
     eval_tokens: int = 200_000  # at most this many validation tokens per evaluation (0: all)
@@ -59,12 +62,14 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar on stderr
 
     def __post_init__(self) -> None:
-        if self.steps is None and self.minutes is None:
-            raise UserError("train.steps or train.minutes must be given.")
+        if self.steps is None and self.minutes is None and self.cpu_minutes is None:
+            raise UserError("train.steps, train.minutes or train.cpu_minutes must be given.")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        if self.minutes is not None and not self.minutes > 0:
-            raise UserError(f"train.minutes must be greater than 0 (got {self.minutes!r}).")
+        for name in ("minutes", "cpu_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise UserError(f"train.{name} must be greater than 0 (got {value!r}).")
         for name in ("eval_every", "save_every", "overfit", "early_stopping", "max_rollbacks", "threads",
                      "eval_tokens", "final_eval_tokens"):
             value = getattr(self, name)

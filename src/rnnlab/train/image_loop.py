@@ -47,6 +47,7 @@ from ..data.images import (
 )
 from ..errors import UserError
 from ..models.image_classifier import MODELS, ImageModelConfig, build_classifier, build_input_pipeline
+from .budget import Budget
 from .checkpoint import (
     checkpoint_path,
     join_optimizer_state,
@@ -626,19 +627,8 @@ def train_image(
         log.truncate_after(run["step"])
         say(f"resuming {out} at step {run['step']}")
 
-    start = time.perf_counter() - run["elapsed"]
-    clock = lambda: time.perf_counter() - start
-    cpu_start = time.process_time() - run["cpu"]
-    cpu_clock = lambda: time.process_time() - cpu_start  # CPU seconds of this process, all threads
-    budget_s = tc.minutes * 60 if tc.minutes else None
-    cpu_budget_s = tc.cpu_minutes * 60 if tc.cpu_minutes else None
-
-    def progress() -> float:
-        return max(
-            run["step"] / total_steps if total_steps else 0.0,
-            clock() / budget_s if budget_s else 0.0,
-            cpu_clock() / cpu_budget_s if cpu_budget_s else 0.0,
-        )
+    budget = Budget(total_steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
+    clock = budget.wall
 
     def evaluate() -> dict:
         if not len(splits.val):  # data.val_size 0: no selection; the newest weights are the model
@@ -702,16 +692,11 @@ def train_image(
     stop_reason, last_val = "done", None
     try:
         while True:
-            if total_steps and run["step"] >= total_steps:
-                break
-            if budget_s and clock() >= budget_s:
-                stop_reason = "time budget reached"
-                break
-            if cpu_budget_s and cpu_clock() >= cpu_budget_s:
-                stop_reason = "CPU-time budget reached"
+            if (reason := budget.stop_reason(run["step"])) is not None:
+                stop_reason = reason
                 break
             # lr
-            lr = config.optim.lr * schedule.factor(run["step"], progress())
+            lr = config.optim.lr * schedule.factor(run["step"], budget.progress(run["step"]))
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
             # eval / checkpoint
@@ -773,7 +758,7 @@ def train_image(
             run["acc_images"] += count
             run["acc_steps"] += 1
             run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"], run["cpu"] = clock(), cpu_clock()
+            run["elapsed"], run["cpu"] = clock(), budget.cpu()
             bar.update(1)
             if run["step"] % tc.log_every == 0 or run["step"] % steps_per_epoch == 0:  # and each epoch's end
                 mean_loss = run["acc_loss"] / run["acc_steps"]
@@ -798,7 +783,7 @@ def train_image(
     finally:
         bar.close()
 
-    run["elapsed"], run["cpu"] = clock(), cpu_clock()
+    run["elapsed"], run["cpu"] = clock(), budget.cpu()
     if stop_reason != "diverged":
         if run["last_eval_step"] != run["step"] or last_val is None:
             result = evaluate()

@@ -37,6 +37,7 @@ from ..data.vocab import Vocabulary
 from ..errors import UserError
 from ..models.language_model import LanguageModel, initial_loss
 from ..nn import detach_state, map_state
+from .budget import Budget
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
@@ -244,7 +245,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
 
     # Mutable run state, everything a checkpoint must hold to resume exactly.
     run = {
-        "step": 0, "elapsed": 0.0, "lr_scale": 1.0, "rollbacks": 0, "best_val": math.inf,
+        "step": 0, "elapsed": 0.0, "cpu": 0.0, "lr_scale": 1.0, "rollbacks": 0, "best_val": math.inf,
         "evals_without_improvement": 0, "last_eval_step": -1, "last_save_step": -1,
         "acc_loss": 0.0, "acc_steps": 0, "acc_tokens": 0, "acc_time": 0.0,
     }
@@ -290,7 +291,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
         if state is not None:  # this rank's streams of the global state
             state = map_state(lambda s: s[:, rows].to(device), state)
         for key in run:
-            run[key] = saved[key]
+            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their value
 
     if ckpt is not None:
         restore(ckpt)
@@ -332,19 +333,21 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
         return {"event": event, "improved": improved}
 
     ln_v = initial_loss(len(vocab))
-    start = time.perf_counter() - run["elapsed"]
-    clock = lambda: time.perf_counter() - start
-    budget_s = tc.minutes * 60 if tc.minutes else None
+    budget = Budget(tc.steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
+    clock = budget.wall
 
     def progress() -> float:
-        parts = [run["step"] / tc.steps if tc.steps else 0.0, clock() / budget_s if budget_s else 0.0]
-        return ddp.broadcast(max(parts)) if budget_s else max(parts)  # time differs between ranks
+        fraction = budget.progress(run["step"])
+        return ddp.broadcast(fraction) if budget.timed else fraction  # clocks differ between ranks
 
     if run["step"] == 0 and run["last_save_step"] < 0:
         snapshot()  # a step-0 checkpoint: the first rollback target
-    # The bar counts steps, or seconds of the budget when the run is timed (so it has an ETA too).
+    # The bar counts steps, or seconds of the budget when the run is timed (so it has an ETA too):
+    # wall-clock seconds, or CPU seconds when only train.cpu_minutes is set.
     timed = tc.steps is None
-    bar = tqdm(total=round(budget_s) if timed else tc.steps, initial=round(clock()) if timed else run["step"],
+    seconds = budget.wall if budget.wall_s else budget.cpu
+    bar = tqdm(total=round(budget.wall_s or budget.cpu_s or 0) if timed else tc.steps,
+               initial=round(seconds()) if timed else run["step"],
                disable=not (tc.progress and ddp.is_main), unit="s" if timed else "step", dynamic_ncols=True,
                file=sys.stderr, desc=f"train {out.name}")
     tokens_per_step = dc.batch_size * dc.seq_len
@@ -352,10 +355,12 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
     last_val = None
     try:
         while True:
-            if tc.steps and run["step"] >= tc.steps:
-                break
-            if budget_s and ddp.broadcast(float(clock() >= budget_s)):
-                stop_reason = "time budget reached"
+            reason = budget.stop_reason(run["step"])
+            if budget.timed:  # rank 0's clocks decide for every rank
+                codes = (None, "done", "time budget reached", "CPU-time budget reached")
+                reason = codes[int(ddp.broadcast(float(codes.index(reason))))]
+            if reason is not None:
+                stop_reason = reason
                 break
             # lr
             lr = config.optim.lr * schedule.factor(run["step"], progress()) * run["lr_scale"]
@@ -407,8 +412,8 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
             run["acc_steps"] += 1
             run["acc_tokens"] += tokens_per_step
             run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"] = clock()
-            bar.update(min(round(clock()), bar.total) - bar.n if timed else 1)
+            run["elapsed"], run["cpu"] = clock(), budget.cpu()
+            bar.update(min(round(seconds()), bar.total) - bar.n if timed else 1)
             if run["step"] % tc.log_every == 0:
                 mean_loss = run["acc_loss"] / run["acc_steps"]
                 tokens_per_s = run["acc_tokens"] / max(run["acc_time"], 1e-9)
@@ -424,7 +429,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
         bar.close()
 
     # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
-    run["elapsed"] = clock()
+    run["elapsed"], run["cpu"] = clock(), budget.cpu()
     if run["last_eval_step"] != run["step"] or last_val is None:
         result = evaluate(tc.final_eval_tokens)
         last_val = result["event"]

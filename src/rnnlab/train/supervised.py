@@ -35,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UserError
+from .budget import Budget
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
@@ -246,19 +247,8 @@ def train_supervised(
         log.truncate_after(run["step"])
         say(f"resuming {out} at step {run['step']}")
 
-    start = time.perf_counter() - run["elapsed"]
-    clock = lambda: time.perf_counter() - start
-    cpu_start = time.process_time() - run["cpu"]
-    cpu_clock = lambda: time.process_time() - cpu_start  # CPU seconds of this process, all threads
-    budget_s = tc.minutes * 60 if tc.minutes else None
-    cpu_budget_s = tc.cpu_minutes * 60 if tc.cpu_minutes else None
-
-    def progress() -> float:
-        return max(
-            run["step"] / tc.steps if tc.steps else 0.0,
-            clock() / budget_s if budget_s else 0.0,
-            cpu_clock() / cpu_budget_s if cpu_budget_s else 0.0,
-        )
+    budget = Budget(tc.steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
+    clock = budget.wall
 
     def evaluate(limit: int) -> dict:
         examples = val_examples[:limit] if limit else val_examples
@@ -295,16 +285,11 @@ def train_supervised(
     last_val = None
     try:
         while True:
-            if tc.steps and run["step"] >= tc.steps:
-                break
-            if budget_s and clock() >= budget_s:
-                stop_reason = "time budget reached"
-                break
-            if cpu_budget_s and cpu_clock() >= cpu_budget_s:
-                stop_reason = "CPU-time budget reached"
+            if (reason := budget.stop_reason(run["step"])) is not None:
+                stop_reason = reason
                 break
             # lr
-            lr = config.optim.lr * schedule.factor(run["step"], progress())
+            lr = config.optim.lr * schedule.factor(run["step"], budget.progress(run["step"]))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             # eval / checkpoint
@@ -342,7 +327,7 @@ def train_supervised(
             run["acc_steps"] += 1
             run["acc_examples"] += int(batch["size"])
             run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"], run["cpu"] = clock(), cpu_clock()
+            run["elapsed"], run["cpu"] = clock(), budget.cpu()
             bar.update(1)
             if run["step"] % tc.log_every == 0:
                 mean_loss = run["acc_loss"] / run["acc_steps"]
@@ -364,7 +349,7 @@ def train_supervised(
         bar.close()
 
     # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
-    run["elapsed"], run["cpu"] = clock(), cpu_clock()
+    run["elapsed"], run["cpu"] = clock(), budget.cpu()
     if run["last_eval_step"] != run["step"] or last_val is None:
         result = evaluate(0)
         last_val = result["event"]
