@@ -207,10 +207,16 @@ def test_reorder_state_picks_rows():
     )
 
 
-@pytest.mark.parametrize("mode", ["soft", "hard", "init", "soft-context-outside-cell", "soft-coordinates"])
+@pytest.mark.parametrize(
+    "mode", ["soft", "hard", "init", "soft-context-outside-cell", "soft-coordinates", "soft-learned-h0"]
+)
 def test_overfits_a_tiny_caption_set(mode):
     torch.manual_seed(4)
-    variants = {"context-outside-cell": {"context_in_cell": False}, "coordinates": {"coordinates": True}}
+    variants = {
+        "context-outside-cell": {"context_in_cell": False},
+        "coordinates": {"coordinates": True},
+        "learned-h0": {"image_h0": False},
+    }
     settings = variants.get(mode.partition("-")[2], {})
     model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
     grid = torch.randn(3, 4, 6)
@@ -324,3 +330,14 @@ def test_config_errors():
     with pytest.raises(UserError, match="attention needs a grid"):
         features_model("soft", L=1)
     assert math.isfinite(features_model("init", L=1).loss(torch.randn(3, 1, 6), captions_batch())[0].item())
+
+
+def test_a_learned_h0_is_the_same_for_every_image():
+    # model.image_h0=false: the image reaches the decoder only through attention
+    torch.manual_seed(8)
+    model = features_model("soft", L=4, image_h0=False).eval()
+    h, c = model.init_state(torch.randn(3, 4, 6)).hidden
+    assert torch.equal(h, h[:1].expand(3, -1)) and torch.equal(c, c[:1].expand(3, -1))
+    assert torch.allclose(h[0], torch.tanh(model.init_h.bias))
+    h_image, _ = features_model("soft", L=4).eval().init_state(torch.randn(3, 4, 6)).hidden
+    assert not torch.equal(h_image, h_image[:1].expand(3, -1))

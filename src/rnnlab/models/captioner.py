@@ -50,6 +50,11 @@ at an item early, keep what it saw in its memory and name it later, so α_t need
 that word t names; without that path the image reaches word t only through the z_t of the same step
 (and h_0), so naming an item requires looking at it.
 
+``model.image_h0 = false`` starts every caption from the same learned state, h_0 = tanh(b_init_h)
+(c_0 likewise), instead of one made from the mean annotation: the image then reaches the decoder only
+through what it attends to, so the decoder must look at an item to learn what it is (a variant, not
+the paper: its h_0 already holds a summary of every item, so naming one needs no attention).
+
 ``model.coordinates = true`` appends each location's fixed centre (x_l, y_l) ∈ [-1, 1]² to a_l
 ("CoordConv"): the context then carries Σ_l α_tl (x_l, y_l), where the model looked, from the first
 step on, with nothing to learn.
@@ -115,6 +120,7 @@ class CaptionerConfig:
     positions: bool = True  # learned location embeddings p_l added to the annotations
     coordinates: bool = False  # append each location's fixed (x, y) in [-1, 1] to its annotation
     context_in_cell: bool = True  # feed z_t into the cell (the paper); False: z_t reaches the output only
+    image_h0: bool = True  # soft/hard: h_0, c_0 from the mean annotation (the paper); False: learned
     doubly_stochastic: float = 1.0  # λ of Σ_l (1 − Σ_t α_tl)² (soft), per caption
     reinforce: float = 1.0  # λ_r (hard)
     entropy: float = 0.01  # λ_e, the entropy bonus (hard)
@@ -286,8 +292,8 @@ class Captioner(nn.Module):
             a = torch.cat(
                 [a, self.coordinates.to(a.dtype).expand(a.shape[0], -1, -1)], dim=2
             )  # (B, L, D + 2)
-        mean = a.mean(1)  # (B, D)
-        h0 = torch.tanh(self.init_h(mean))  # (B, H)
+        mean = a.mean(1) if self.config.image_h0 else a.new_zeros(a.shape[0], a.shape[2])  # (B, D)
+        h0 = torch.tanh(self.init_h(mean))  # (B, H); without image_h0 tanh(b_init_h), the same for all
         hidden = (h0, torch.tanh(self.init_c(mean))) if self.is_lstm else h0
         return CaptionState(hidden, a, self.attention.project_keys(a))
 
