@@ -208,7 +208,16 @@ def test_reorder_state_picks_rows():
 
 
 @pytest.mark.parametrize(
-    "mode", ["soft", "hard", "init", "soft-context-outside-cell", "soft-coordinates", "soft-learned-h0"]
+    "mode",
+    [
+        "soft",
+        "hard",
+        "init",
+        "soft-context-outside-cell",
+        "soft-coordinates",
+        "soft-learned-h0",
+        "init-flatten",
+    ],
 )
 def test_overfits_a_tiny_caption_set(mode):
     torch.manual_seed(4)
@@ -216,6 +225,7 @@ def test_overfits_a_tiny_caption_set(mode):
         "context-outside-cell": {"context_in_cell": False},
         "coordinates": {"coordinates": True},
         "learned-h0": {"image_h0": False},
+        "flatten": {"image_vector": "flatten"},
     }
     settings = variants.get(mode.partition("-")[2], {})
     model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
@@ -329,6 +339,8 @@ def test_config_errors():
         CaptionerConfig(cell="transformer")
     with pytest.raises(UserError, match="attention needs a grid"):
         features_model("soft", L=1)
+    with pytest.raises(UserError, match="model.image_vector must be mean or flatten"):
+        CaptionerConfig(image_vector="max")
     assert math.isfinite(features_model("init", L=1).loss(torch.randn(3, 1, 6), captions_batch())[0].item())
 
 
@@ -341,3 +353,16 @@ def test_a_learned_h0_is_the_same_for_every_image():
     assert torch.allclose(h[0], torch.tanh(model.init_h.bias))
     h_image, _ = features_model("soft", L=4).eval().init_state(torch.randn(3, 4, 6)).hidden
     assert not torch.equal(h_image, h_image[:1].expand(3, -1))
+
+
+def test_a_flattened_image_vector_keeps_where_things_are():
+    # init mode, image_vector=flatten: h_0 reads every location, so a grid and its locations
+    # permuted start differently (the mean of the annotations cannot tell them apart)
+    torch.manual_seed(9)
+    grid = torch.randn(1, 4, 6)
+    permuted = grid[:, [3, 2, 1, 0]]
+    for vector, differ in (("mean", False), ("flatten", True)):
+        model = features_model("init", L=4, image_vector=vector).eval()
+        assert model.project.in_features == (24 if differ else 6)
+        h0 = model.init_state(grid).hidden[0]
+        assert torch.allclose(h0, model.init_state(permuted).hidden[0], atol=1e-6) != differ

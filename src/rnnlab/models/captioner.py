@@ -13,6 +13,7 @@ Three decoders (`mode`), all teacher-forced in training, with any cell (rnn / ls
 ``init`` — Show and Tell; exactly the CS231n ``CaptioningRNN`` (`rnnlab.reference.CaptioningRNN`):
 
     f   = mean_l a_l                                  (B, D)   the image vector
+                                                               (image_vector=flatten: [a_1; …; a_L])
     h_0 = W_proj f + b_proj,  c_0 = 0                 (B, H)   the image only sets the initial state
     h_t = cell(W_embed[y_{t-1}], h_{t-1})             (B, H)
     p(y_t) = softmax(W_vocab h_t + b_vocab)           (B, V)
@@ -121,6 +122,9 @@ class CaptionerConfig:
     coordinates: bool = False  # append each location's fixed (x, y) in [-1, 1] to its annotation
     context_in_cell: bool = True  # feed z_t into the cell (the paper); False: z_t reaches the output only
     image_h0: bool = True  # soft/hard: h_0, c_0 from the mean annotation (the paper); False: learned
+    # init: the image as one vector, `mean` (global average pool, D) or `flatten` (every location in
+    # order, L·D: a fully connected readout of the grid, which keeps where things are)
+    image_vector: str = "mean"
     doubly_stochastic: float = 1.0  # λ of Σ_l (1 − Σ_t α_tl)² (soft), per caption
     reinforce: float = 1.0  # λ_r (hard)
     entropy: float = 0.01  # λ_e, the entropy bonus (hard)
@@ -145,6 +149,8 @@ class CaptionerConfig:
             raise UserError("model.doubly_stochastic, model.reinforce and model.entropy must be ≥ 0.")
         if not 0.0 <= self.baseline_decay < 1.0:
             raise UserError(f"model.baseline_decay must be in [0, 1) (got {self.baseline_decay!r}).")
+        if self.image_vector not in ("mean", "flatten"):
+            raise UserError(f"model.image_vector must be mean or flatten (got {self.image_vector!r}).")
         if isinstance(self.encoder, dict):
             self.encoder = CaptionEncoderConfig(**self.encoder)
 
@@ -231,7 +237,7 @@ class Captioner(nn.Module):
         self.embedding = nn.Embedding(V, E, padding_idx=NULL_ID)  # W_embed
         self.dropout = nn.Dropout(config.dropout)
         if self.mode == "init":
-            self.project = nn.Linear(D, H)  # W_proj, b_proj
+            self.project = nn.Linear(L * D if config.image_vector == "flatten" else D, H)  # W_proj, b_proj
             self.cell = make_cell(config.cell, E, H)
             self.out = nn.Linear(H, V)  # W_vocab, b_vocab
         else:
@@ -277,7 +283,10 @@ class Captioner(nn.Module):
         return inputs.unsqueeze(1) if inputs.dim() == 2 else inputs  # (B, L, D)
 
     def image_vector(self, grid: Tensor) -> Tensor:
-        """The image as one vector: the mean annotation (B, D) (the CNN's global average pool)."""
+        """The image as one vector: the mean annotation (B, D) (the CNN's global average pool), or
+        with `image_vector: flatten` in init mode every annotation in order (B, L·D)."""
+        if self.mode == "init" and self.config.image_vector == "flatten":
+            return grid.flatten(1)
         return grid.mean(1)
 
     # ---- decoder ------------------------------------------------------------------------------
