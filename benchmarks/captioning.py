@@ -376,7 +376,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "captioning.json"
-    saved = {} if args.fresh or not path.is_file() else json.loads(path.read_text())
+    if args.fresh and not (args.table or args.rescore):
+        path.unlink(missing_ok=True)
+    saved = {} if not path.is_file() else json.loads(path.read_text())
     results = saved.get("results", {})
     if args.table:
         print(table(results))
@@ -400,14 +402,20 @@ def main() -> None:
     if any(r.startswith("emoji") for r in rows):
         fetch_emoji(progress=False)
 
-    def save() -> None:
+    def save(row: str) -> None:
+        """Write `row` into the results file as it is on disk now (another run of this script may have
+        added rows since this one started)."""
         machine = {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__,
             "threads": args.threads,
         }
-        path.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+        on_disk = json.loads(path.read_text()).get("results", {}) if path.is_file() else {}
+        on_disk[row] = results[row]
+        if row.startswith("scenes"):
+            on_disk["features"] = results.get("features", on_disk.get("features"))
+        path.write_text(json.dumps({"machine": machine, "results": on_disk}, indent=1))
 
     budget = (args.cpu_minutes, args.minutes)
     for row in rows:
@@ -420,7 +428,7 @@ def main() -> None:
             results[row] = scenes_row(mode, budget, args.threads, sets.get(row, []), results)
         else:
             results[row] = emoji_row(mode, budget, args.threads, sets.get(row, []))
-        save()
+        save(row)
         print(f"{row}: done", flush=True)
     print()
     print(table(results))
