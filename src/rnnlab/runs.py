@@ -69,14 +69,8 @@ def sample_run(run: str | Path, prime: str, length: int, *, temperature: float =
         if precision == "bf16" and not bf16_supported():
             raise UserError("--precision bf16: this CPU has no native bfloat16 support; use fp32 or auto.")
         step_model = Stepper(model, bf16=True)  # auto on a CPU without bf16: the fp32 stepper
-    pieces = sample_text(step_model, vocab, prime, length, temperature=temperature, top_k=top_k, top_p=top_p,
-                         greedy=greedy, seed=seed, stop=stop, unknown=unknown)
-
-    def stream() -> Iterator[str]:
-        held = model  # a Stepper keeps only a weak reference to its model  # noqa: F841
-        yield from pieces
-
-    return stream()
+    return sample_text(step_model, vocab, prime, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                       greedy=greedy, seed=seed, stop=stop, unknown=unknown)
 
 
 def beam_text(model: LanguageModel, vocab: Vocabulary, prime: str, length: int, beam: int,

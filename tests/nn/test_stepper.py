@@ -132,3 +132,25 @@ def test_refresh_sees_replaced_parameters():
     model.decoder = torch.nn.Linear(16, 30)  # a new object, not new values
     stepper.refresh()
     _assert_steps_match(model, stepper, 1)
+
+
+def test_a_stepper_holds_its_model_and_the_cache_does_not():
+    import gc
+    import weakref
+
+    from rnnlab.nn.stepper import stepper_for
+
+    model = _model("lstm")
+    stepper, alive = Stepper(model), weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is not None  # the Stepper built by hand keeps its model
+    logits, _ = stepper.step(torch.tensor([1]))
+    assert logits.shape == (1, 30)
+    cached_model = _model("gru")
+    cached, alive = stepper_for(cached_model), weakref.ref(cached_model)
+    del cached_model, stepper
+    gc.collect()
+    assert alive() is None  # the cache keyed by the model lets it go
+    with pytest.raises(RuntimeError, match="no longer exists"):
+        cached.step(torch.tensor([1]))

@@ -159,10 +159,12 @@ class Stepper:
         model: a `rnnlab.models.language_model.LanguageModel` (unidirectional recurrent stack).
         bf16: keep the matrices in bfloat16 (see the module docstring); ignored where the CPU has
             no bfloat16 support or the model is not float32 on a CPU.
+        hold: keep the model alive as long as the Stepper (the default). `stepper_for`'s cache, keyed
+            by the model, passes False: a strong reference there would keep every model forever.
     """
 
-    def __init__(self, model, *, bf16: bool = False) -> None:
-        self._model = weakref.ref(model)
+    def __init__(self, model, *, bf16: bool = False, hold: bool = True) -> None:
+        self._model = (lambda: model) if hold else weakref.ref(model)
         self._params = list(model.parameters())
         self.bf16 = bool(
             bf16 and torch.ops.mkldnn._is_mkldnn_bf16_supported() and _onednn_ok()
@@ -280,7 +282,7 @@ def stepper_for(model) -> Stepper:
     """The cached float32 `Stepper` of `model` (built on first use, dropped with the model)."""
     stepper = _STEPPERS.get(model)
     if stepper is None:
-        stepper = _STEPPERS[model] = Stepper(model)
+        stepper = _STEPPERS[model] = Stepper(model, hold=False)
     return stepper
 
 
