@@ -13,7 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import _float, _non_negative_int, _positive_int
+from .argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
+from .cli import _float, _positive_int
 from .errors import UserError
 from .runs import EVALUATORS
 
@@ -81,37 +82,9 @@ def add_train_parsers(train_sub) -> None:
     )
     p.add_argument("--freeze", help="encoder blocks to keep fixed: all | none | 0,1 (default none)")
     p.add_argument("--batch-size", type=_positive_int, help="captions per batch")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
-    budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
-    budget.add_argument(
-        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
-    )
-    p.add_argument("--lr", type=_float, help="peak learning rate")
-    p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
-    p.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
-    p.add_argument("--clip", type=_float, help="global gradient-norm clipping threshold")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps")
-    p.add_argument("--save-every", type=_non_negative_int, help="checkpoint every N steps")
-    p.add_argument(
-        "--overfit",
-        type=_positive_int,
-        metavar="N",
-        help="sanity check: train and validate on the first N training captions only",
-    )
-    p.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override any setting (repeatable)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    p.add_argument("--force", action="store_true", help="delete an existing --out and start over")
+    add_budget_flags(p)
+    add_optimizer_flags(p)
+    add_run_flags(p, overfit_help="sanity check: train and validate on the first N training captions only")
     p.set_defaults(func=cmd_train_caption)
 
 

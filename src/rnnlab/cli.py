@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from .argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import number as _float
 from .argtypes import positive_int as _positive_int
@@ -79,29 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--dropout", type=_float, help="dropout between layers and before the output")
     lm.add_argument("--seq-len", type=_positive_int, help="T: truncation length of BPTT")
     lm.add_argument("--batch-size", type=_positive_int, help="B: parallel streams")
-    budget = lm.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
-    budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
-    budget.add_argument(
-        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
+    add_budget_flags(lm)
+    add_optimizer_flags(lm)
+    add_run_flags(
+        lm,
+        overfit_help="sanity check: train on the first N batches only (loss must approach 0)",
+        precision=True,
     )
-    lm.add_argument("--lr", type=_float, help="peak learning rate")
-    lm.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
-    lm.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
-    lm.add_argument("--clip", type=_float, help="global gradient-norm clipping threshold")
-    lm.add_argument("--seed", type=int, help="random seed")
-    lm.add_argument("--save-every", type=_non_negative_int, help="checkpoint every N steps")
-    lm.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps")
-    lm.add_argument("--overfit", type=_positive_int, metavar="N",
-                    help="sanity check: train on the first N batches only (loss must approach 0)")
-    lm.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="bf16 autocast where supported")
-    lm.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
-    lm.add_argument("--no-progress", action="store_true", help="no progress bar")
-    lm.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
-    lm.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override any setting (repeatable)")
-    lm.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    lm.add_argument("--force", action="store_true", help="delete an existing --out and start over")
 
     sample = sub.add_parser("sample", help="generate text from a trained language model")
     sample.add_argument("run", help="run folder (or checkpoint folder)")

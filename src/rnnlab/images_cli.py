@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .argtypes import OPTIMIZERS_HELP, add_optimizer_flags, add_run_flags
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import number as _float
 from .argtypes import positive_int as _positive_int
@@ -52,9 +53,7 @@ def add_train_parsers(train_sub) -> None:
         help="CPU-time budget (all threads): unlike --minutes, not shortened by other jobs",
     )
     p.add_argument("--batch-size", type=_positive_int, help="B")
-    p.add_argument("--lr", type=_float, help="peak learning rate")
-    p.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw | lbfgs")
-    p.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
+    add_optimizer_flags(p, optimizers=OPTIMIZERS_HELP + " | lbfgs", clip=False)
     p.add_argument("--weight-decay", type=_float, help="L2 penalty in the optimizer")
     p.add_argument("--features", help="pixels | hog | histogram | hog+histogram (knn, linear, mlp)")
     p.add_argument("--pca", type=_non_negative_int, help="keep N principal components (knn, linear, mlp)")
@@ -79,27 +78,13 @@ def add_train_parsers(train_sub) -> None:
     m.add_argument("--encoder", help="cnn: start from a trained encoder (a cnn run or encoder folder)")
     m.add_argument("--freeze", help="cnn with --encoder: all | none | block numbers like 0,1")
     m.add_argument("--finetune-lr", type=_float, help="cnn with --encoder: LR fraction for unfrozen blocks")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps (0: every epoch)")
-    p.add_argument(
-        "--overfit",
-        type=_positive_int,
-        metavar="N",
-        help="sanity check: train on N images only (the loss must go to about 0)",
+    add_run_flags(
+        p,
+        overfit_help="sanity check: train on N images only (the loss must go to about 0)",
+        eval_help="validate every N steps (0: every epoch)",
+        save_every=False,
+        precision=True,
     )
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), help="bf16 autocast where supported")
-    p.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override any setting (repeatable)",
-    )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    p.add_argument("--force", action="store_true", help="delete an existing --out and start over")
     p.set_defaults(func=cmd_train_image)
 
 

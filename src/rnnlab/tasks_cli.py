@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
 from .cli import _float, _non_negative_int, _positive_int
 from .errors import UserError
 from .runs import EVALUATORS
@@ -89,37 +90,11 @@ def _common_train_flags(parser) -> None:
         help="malformed rows (wrong field count, missing label, empty text): error or skip",
     )
     parser.add_argument("--lowercase", action="store_const", const=True, help="lower-case the text")
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int, help="total optimizer steps")
-    budget.add_argument("--minutes", type=_float, help="wall-clock budget in minutes")
-    budget.add_argument(
-        "--cpu-minutes", type=_float, help="CPU-time budget (all threads): not shortened by other jobs"
+    add_budget_flags(parser)
+    add_optimizer_flags(parser)
+    add_run_flags(
+        parser, overfit_help="sanity check: train and validate on the first N training examples only"
     )
-    parser.add_argument("--lr", type=_float, help="peak learning rate")
-    parser.add_argument("--optimizer", help="sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw")
-    parser.add_argument("--schedule", help="constant | step | exponential | inverse-time | cosine | plateau")
-    parser.add_argument("--clip", type=_float, help="global gradient-norm clipping threshold")
-    parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--eval-every", type=_non_negative_int, help="validate every N steps")
-    parser.add_argument("--save-every", type=_non_negative_int, help="checkpoint every N steps")
-    parser.add_argument(
-        "--overfit",
-        type=_positive_int,
-        metavar="N",
-        help="sanity check: train and validate on the first N training examples only",
-    )
-    parser.add_argument("--threads", type=_non_negative_int, help="CPU threads (0: all cores)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--config", help="YAML file with sections model/data/optim/schedule/train")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override any setting (repeatable)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    parser.add_argument("--force", action="store_true", help="delete an existing --out and start over")
 
 
 def add_train_parsers(train_sub) -> None:
