@@ -50,6 +50,26 @@ def test_train_writes_the_run_and_metrics(trained, capsys):
     assert val[-1]["examples"] == 2  # the 2 validation images, each once (not once per sentence)
 
 
+def test_the_trained_encoder_starts_another_caption_run(trained, cli, squares, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from rnnlab.models.cnn import CNNEncoder
+    from rnnlab.train.caption_task import load_caption_run
+
+    _, model, _ = load_caption_run(trained)
+    encoder = CNNEncoder.load(trained)  # RUN/encoder/: the best checkpoint's CNN
+    images = torch.rand(3, *encoder.image_shape)
+    torch.testing.assert_close(encoder.grid(images), model.encoder.grid(images))
+    run = tmp_path / "init"
+    flags = ["--attention", "init", "--encoder", trained, "--freeze", "all", "--steps", "4"]
+    code, _, err = cli("train", "caption", "--data", squares, "--out", run, *flags, *TINY)
+    assert code == 0, err
+    frozen = load_file(str(trained / "encoder" / "model.safetensors"))
+    reused = load_file(str(run / "encoder" / "model.safetensors"))
+    assert frozen.keys() == reused.keys() and all(torch.equal(frozen[k], reused[k]) for k in frozen)
+
+
 def test_cpu_time_budget_ends_the_run(cli, squares, tmp_path):
     run = tmp_path / "cpu"
     code, _, err = cli("train", "caption", "--data", squares, "--out", run, "--cpu-minutes", "0.005", *TINY)

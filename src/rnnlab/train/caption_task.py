@@ -431,7 +431,9 @@ def train_caption(
     """Train a captioner into the run folder `out` with the shared supervised loop; return its summary.
 
     A run that starts from a trained encoder (model.encoder.path) takes that encoder's blocks
-    (channels, convs per block, kernel); the saved configuration records them.
+    (channels, convs per block, kernel); the saved configuration records them. A run with a CNN
+    encoder writes the best checkpoint's encoder to RUN/encoder/ at the end, so that another caption
+    run (or an image run) can start from it.
     """
     ec = config.model.encoder
     if ec.path and ec.kind == "cnn" and not resume:
@@ -444,7 +446,11 @@ def train_caption(
             trained.kernel,
         )
         ec.__post_init__()  # the freeze spelling against the (maybe new) number of blocks
-    return train_supervised(CaptionTask(config), out, resume=resume, force=force, data_root=data_root)
+    summary = train_supervised(CaptionTask(config), out, resume=resume, force=force, data_root=data_root)
+    if ec.kind == "cnn":  # the best checkpoint's CNN, reusable as `--encoder RUN` (as an image run's is)
+        _, model, _ = load_caption_run(out, "best")
+        model.encoder.save(Path(out) / "encoder")
+    return summary
 
 
 def load_caption_run(run: str | Path, which: str = "best") -> tuple[CaptionTask, Captioner, dict]:
