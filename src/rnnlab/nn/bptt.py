@@ -75,6 +75,21 @@ def _onednn_linear(x: Tensor, weight: Tensor) -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", scalars, "")
 
 
+def _back_to_h(rest: Tensor, dg: Tensor, W_hh: Tensor, WT_packed: Tensor | None, dh: Tensor) -> None:
+    """dh ← rest + dg W_hh, the gradient reaching h_{t-1}; through the prepacked W_hhᵀ when given."""
+    if WT_packed is None:
+        torch.addmm(rest, dg, W_hh, out=dh)
+    else:
+        torch.add(rest, _onednn_linear(dg, WT_packed), out=dh)
+
+
+def _padded_step(dg: Tensor, rest: Tensor, dh: Tensor, mask_t: Tensor) -> Tensor:
+    """At the padded rows of a step (mask_t False): no gate gradients, and dh passes through to h_{t-1}
+    unchanged (on top of `rest`, the output's gradient there). Returns the new `rest`."""
+    dg.masked_fill_(~mask_t, 0.0)
+    return torch.where(mask_t, rest, rest + dh)
+
+
 # =================================================================================================
 # LSTM: kernel gate order (i, f, o, g)
 # =================================================================================================
@@ -165,13 +180,9 @@ def _lstm_backward(
         # dh_{t-1} = dgates W_hh + the output's gradient at t-1; at a padded step dh passes through
         rest = dout_l[t - 1] if t > 0 else zero
         if mask is not None:
-            dg_l[t].masked_fill_(~mask[t], 0.0)
             torch.where(mask[t], dc, dc_old, out=dc)
-            rest = torch.where(mask[t], rest, rest + dh)
-        if WT_packed is None:
-            torch.addmm(rest, dg_l[t], W_hh, out=dh)
-        else:
-            torch.add(rest, _onednn_linear(dg_l[t], WT_packed), out=dh)
+            rest = _padded_step(dg_l[t], rest, dh, mask[t])
+        _back_to_h(rest, dg_l[t], W_hh, WT_packed, dh)
     return dgx, dh, dc
 
 
@@ -265,13 +276,9 @@ def _peephole_backward(
         dc.addcmul_(di_l[t], w_ci).addcmul_(df_l[t], w_cf)  # c_{t-1} fed i and f through w_ci, w_cf
         rest = dout_l[t - 1] if t > 0 else zero
         if mask is not None:
-            dg_l[t].masked_fill_(~mask[t], 0.0)
             torch.where(mask[t], dc, dc_old, out=dc)
-            rest = torch.where(mask[t], rest, rest + dh)
-        if WT_packed is None:
-            torch.addmm(rest, dg_l[t], W_hh, out=dh)
-        else:
-            torch.add(rest, _onednn_linear(dg_l[t], WT_packed), out=dh)
+            rest = _padded_step(dg_l[t], rest, dh, mask[t])
+        _back_to_h(rest, dg_l[t], W_hh, WT_packed, dh)
     return dgx, dh, dc
 
 
@@ -357,10 +364,7 @@ def _gru_backward(
             dan_l[t].masked_fill_(~mask[t], 0.0)
             pass_through = dh + dout_l[t - 1] if t > 0 else dh
             torch.where(mask[t], tmp, pass_through, out=tmp)
-        if WT_packed is None:
-            torch.addmm(tmp, dgh_l[t], W_hh, out=dh)  # dh_{t-1}
-        else:
-            torch.add(tmp, _onednn_linear(dgh_l[t], WT_packed), out=dh)
+        _back_to_h(tmp, dgh_l[t], W_hh, WT_packed, dh)  # dh_{t-1}
     return dgh, dan, dh
 
 
@@ -455,10 +459,7 @@ def _gru_cho_backward(
             drz_l[t].masked_fill_(~mask[t], 0.0)
             pass_through = dh + dout_l[t - 1] if t > 0 else dh
             torch.where(mask[t], tmp, pass_through, out=tmp)
-        if W_rzT_packed is None:
-            torch.addmm(tmp, drz_l[t], W_rz, out=dh)
-        else:
-            torch.add(tmp, _onednn_linear(drz_l[t], W_rzT_packed), out=dh)
+        _back_to_h(tmp, drz_l[t], W_rz, W_rzT_packed, dh)
     return dgx, dh
 
 
@@ -517,12 +518,8 @@ def _rnn_backward(
             _tanh_backward(dh, h_l[t + 1], grad_input=dg_l[t]).mul_(0.5)
         rest = dout_l[t - 1] if t > 0 else zero
         if mask is not None:
-            dg_l[t].masked_fill_(~mask[t], 0.0)
-            rest = torch.where(mask[t], rest, rest + dh)
-        if WT_packed is None:
-            torch.addmm(rest, dg_l[t], W_hh, out=dh)
-        else:
-            torch.add(rest, _onednn_linear(dg_l[t], WT_packed), out=dh)
+            rest = _padded_step(dg_l[t], rest, dh, mask[t])
+        _back_to_h(rest, dg_l[t], W_hh, WT_packed, dh)
     return dgx, dh
 
 
