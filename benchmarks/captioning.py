@@ -22,11 +22,12 @@ of every training and the load average are recorded (the encoder's budget is wal
 
     python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,emoji-soft,
                                       emoji-init] [--cpu-minutes 12] [--minutes 60] [--threads 1]
-                                      [--set ROW:section.key=value]
+                                      [--set ROW:section.key=value] [--variant NAME]
 
 Each row is added to benchmarks/results/captioning.json as soon as it is measured (a long session can
 run one row at a time; --fresh starts over); runs go to runs/bench-captioning/ (ignored by git), and
-attention strips of a few test images to benchmarks/results/captioning-*.png.
+attention strips of a few test images to benchmarks/results/captioning-*.png. `--variant NAME` runs an
+experiment: its rows go to ROW@NAME (run folder, results key, pictures), apart from the table's rows.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def scene_features(encoder_run: Path) -> dict:
 
 
 def scenes_row(
-    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict
+    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
 ) -> dict:
     if "encoder" not in results:
         raise SystemExit("the scenes rows need the encoder row first: run with --only encoder,...")
@@ -197,7 +198,7 @@ def scenes_row(
         results["features"] = scene_features(Path(results["encoder"]["run"]))
     values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
     config = caption_config(values, mode, budget, threads, overrides)
-    run = RUNS / f"scenes-{mode}"
+    run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     return {**score_scenes(run, mode, results), "steps": summary["step"], **cost}
 
@@ -218,7 +219,7 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
     p, bound, all_right = item_accuracy(Path(results["encoder"]["run"]), task.entries)
     if mode != "init":
         images = open_caption_data(data_root() / "scenes").images  # the runs read features
-        draw_examples(task, model, indices, outputs, f"scenes-{mode}", boxes=True, images=images)
+        draw_examples(task, model, indices, outputs, run.name, boxes=True, images=images)
     return {
         **metrics,
         "item_accuracy": p,
@@ -229,9 +230,9 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
     }
 
 
-def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: list[str]) -> dict:
+def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: list[str], name: str) -> dict:
     config = caption_config(EMOJI, mode, budget, threads, overrides)
-    run = RUNS / f"emoji-{mode}"
+    run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     task, model, indices, outputs = test_outputs(run)
     metrics = task.score(indices, [task.vocab.decode(ids) for ids in outputs])
@@ -240,7 +241,7 @@ def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: l
         for space in ("encoder", "pixels")
     }
     if mode != "init":
-        draw_examples(task, model, indices, outputs, f"emoji-{mode}")
+        draw_examples(task, model, indices, outputs, name)
     return {
         **metrics,
         "nearest_encoder": baselines["encoder"],
@@ -366,6 +367,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="ROW:section.key=value")
     parser.add_argument("--fresh", action="store_true", help="start the results file over")
+    parser.add_argument(
+        "--variant",
+        help="an experiment: rows go to ROW@VARIANT (run folder and results key), apart from the table's",
+    )
     parser.add_argument("--table", action="store_true", help="print the table of the saved results only")
     parser.add_argument(
         "--rescore",
@@ -422,14 +427,18 @@ def main() -> None:
         if row not in ROWS:
             raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
         kind, _, mode = row.partition("-")
+        name = f"{row}@{args.variant}" if args.variant else row  # its run folder and results key
         if row == "encoder":
-            results[row] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []))
+            results[name] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []))
         elif kind == "scenes":
-            results[row] = scenes_row(mode, budget, args.threads, sets.get(row, []), results)
+            results[name] = scenes_row(mode, budget, args.threads, sets.get(row, []), results, name)
         else:
-            results[row] = emoji_row(mode, budget, args.threads, sets.get(row, []))
-        save(row)
-        print(f"{row}: done", flush=True)
+            results[name] = emoji_row(mode, budget, args.threads, sets.get(row, []), name)
+        save(name)
+        print(f"{name}: done", flush=True)
+        if args.variant:
+            shown = {k: v for k, v in results[name].items() if isinstance(v, float)}
+            print(json.dumps(shown, indent=1))
     print()
     print(table(results))
     print(
