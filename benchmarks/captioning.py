@@ -10,7 +10,10 @@ scene, averaged over the test scenes. Targets: soft attention ≥ 0.9 × bound, 
 
 Emoji (`rnnlab data fetch emoji`): soft attention, init mode (Show and Tell) and the nearest-neighbour
 baseline (the first caption of the closest training image in the soft model's encoder space; raw
-pixels too) on the test images. Target: BLEU-4 soft > init > nearest neighbour.
+pixels too) on the test images. Target: BLEU-4 soft > init > nearest neighbour. Two protocols: both
+decoders trained end to end with their own CNN from scratch (emoji-soft, emoji-init); and, as the
+papers do with an ImageNet CNN, both decoders trained on one fixed encoder (emoji-soft-frozen,
+emoji-init-frozen: the CNN of the emoji-soft run, frozen, the same one the nearest neighbour reads).
 
 Every number is free-running greedy decoding on the test split (never teacher-forced), with the
 checkpoint that was best on validation BLEU-4. The issue's budget is 15 CPU-minutes per training:
@@ -21,7 +24,8 @@ of every training and the load average are recorded (the encoder's budget is wal
 `--encoder-minutes`).
 
     python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,emoji-soft,
-                                      emoji-init] [--cpu-minutes 12] [--minutes 60] [--threads 1]
+                                      emoji-init,emoji-soft-frozen,emoji-init-frozen] [--cpu-minutes 12]
+                                      [--minutes 60] [--threads 1]
                                       [--set ROW:section.key=value] [--variant NAME]
 
 Each row is added to benchmarks/results/captioning.json as soon as it is measured (a long session can
@@ -57,7 +61,16 @@ from rnnlab.viz.captions import plot_attention_strip
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs") / "bench-captioning"
-ROWS = ("encoder", "scenes-soft", "scenes-hard", "scenes-init", "emoji-soft", "emoji-init")
+ROWS = (
+    "encoder",
+    "scenes-soft",
+    "scenes-hard",
+    "scenes-init",
+    "emoji-soft",
+    "emoji-init",
+    "emoji-soft-frozen",
+    "emoji-init-frozen",
+)
 
 ENCODER = {  # the Fashion-MNIST CNN the scene captioners read through (frozen)
     "model": {
@@ -231,7 +244,13 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
 
 
 def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: list[str], name: str) -> dict:
-    config = caption_config(EMOJI, mode, budget, threads, overrides)
+    """An emoji row: soft or init trained end to end (the encoder from scratch), or with `-frozen` a
+    decoder on the frozen encoder of the emoji-soft run (its grids cached, so every step is cheap)."""
+    mode, _, frozen = mode.partition("-")
+    base = EMOJI
+    if frozen:
+        base = merge(EMOJI, {"model": {"encoder": {"path": str(soft_encoder()), "freeze": "all"}}})
+    config = caption_config(base, mode, budget, threads, overrides)
     run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     task, model, indices, outputs = test_outputs(run)
@@ -251,6 +270,18 @@ def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: l
         "run": str(run),
         **cost,
     }
+
+
+def soft_encoder() -> Path:
+    """The emoji-soft run's CNN (RUN/encoder/), exported from its best checkpoint when the run predates
+    that export; the frozen rows and the nearest-neighbour baseline read images through it."""
+    run = RUNS / "emoji-soft"
+    if not (run / "checkpoints" / "best").is_file():
+        raise SystemExit("the frozen emoji rows need the emoji-soft row first (--only emoji-soft,...)")
+    if not (run / "encoder" / "encoder.json").is_file():
+        _, model, _ = load_caption_run(run)
+        model.encoder.save(run / "encoder")
+    return run
 
 
 def draw_examples(
@@ -320,7 +351,7 @@ def table(results: dict) -> str:
             "that emitted the item's word; (t-1): of the step before, a diagnostic. items: the set of items "
             "named is right."
         )
-    emoji_rows = [m for m in ("soft", "init") if f"emoji-{m}" in results]
+    emoji_rows = [m for m in ("soft", "init", "soft-frozen", "init-frozen") if f"emoji-{m}" in results]
     if emoji_rows:
         lines += [
             "",
@@ -333,21 +364,25 @@ def table(results: dict) -> str:
                 f"{m:<28} {r['bleu1']:6.2f}  {r['bleu4']:6.2f}  {r['cider']:5.2f}  {r['exact_match']:.3f}  "
                 f"{r['steps']:>6}  {r['wall_minutes']:4.1f}  {r['cpu_minutes']:7.1f}  {r['load_before']:4.1f}"
             )
-        for m in emoji_rows:
+        for m in [m for m in emoji_rows if not m.endswith("frozen")]:
             for space in ("encoder", "pixels"):
                 b = results[f"emoji-{m}"][f"nearest_{space}"]
                 lines.append(
                     f"{f'nearest neighbour ({space}, {m} run)':<28} {b['bleu1']:6.2f}  {b['bleu4']:6.2f}  "
                     f"{b['cider']:5.2f}  {b['exact_match']:.3f}"
                 )
-        if {"emoji-soft", "emoji-init"} <= set(results):
-            soft, init = results["emoji-soft"]["bleu4"], results["emoji-init"]["bleu4"]
-            nn = results["emoji-soft"]["nearest_encoder"]["bleu4"]
-            verdict = "yes" if soft > init > nn else "NO"
-            lines.append(
-                f"target BLEU-4 soft > init > nearest neighbour (soft's encoder): {soft:.2f} > {init:.2f} > "
-                f"{nn:.2f}: {verdict}"
-            )
+        nn = results.get("emoji-soft", {}).get("nearest_encoder", {}).get("bleu4")
+        for label, soft_row, init_row in (
+            ("encoders trained end to end", "emoji-soft", "emoji-init"),
+            ("decoders on emoji-soft's frozen encoder", "emoji-soft-frozen", "emoji-init-frozen"),
+        ):
+            if nn is not None and {soft_row, init_row} <= set(results):
+                soft, init = results[soft_row]["bleu4"], results[init_row]["bleu4"]
+                verdict = "yes" if soft > init > nn else "NO"
+                lines.append(
+                    f"target BLEU-4 soft > init > nearest neighbour (emoji-soft's encoder), {label}: "
+                    f"{soft:.2f} > {init:.2f} > {nn:.2f}: {verdict}"
+                )
     return "\n".join(lines)
 
 
