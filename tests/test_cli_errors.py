@@ -189,3 +189,12 @@ def test_eval_file_errors(cli, trained, tmp_path):
 def test_unknown_dataset_name(cli, tmp_path):
     assert_one_line_error(cli("data", "fetch", "imagenet"), "shakespeare")
     assert_one_line_error(train(cli, "shakespeare", tmp_path / "r"), "rnnlab data fetch shakespeare")
+
+
+def test_an_out_that_is_a_file_is_refused_and_kept(cli, tiny_text, tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me")
+    assert_one_line_error(
+        cli("train", "lm", "--data", tiny_text, "--out", out, "--steps", 4, *TINY), "is not a folder"
+    )
+    assert out.read_text() == "keep me"

@@ -180,3 +180,18 @@ def rng_tensors() -> dict[str, torch.Tensor]:
 
 def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["rng.torch"])
+
+
+def prepare_run_folder(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite an existing run unless `force`; require a checkpoint to `resume` from."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder; choose another --out.")
+    if resume:
+        if not (out / "checkpoints" / "last").is_file():
+            raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
+        return
+    if out.exists() and any(out.iterdir()) and not force:
+        raise UserError(
+            f"run folder {out} already exists; pass --resume to continue it or --force to start "
+            "over (which deletes it)."
+        )

@@ -52,6 +52,7 @@ from .checkpoint import (
     checkpoint_path,
     join_optimizer_state,
     load_checkpoint,
+    prepare_run_folder,
     restore_rng,
     rng_tensors,
     save_checkpoint,
@@ -383,21 +384,6 @@ def _is_knn(model: nn.Module) -> bool:
 
 
 # ---- the run folder --------------------------------------------------------------------------
-
-
-def prepare_run_folder(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite an existing run unless --resume or --force."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder; choose another --out.")
-    if resume:
-        if not (out / "checkpoints" / "last").is_file():
-            raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
-        return
-    if out.exists() and any(out.iterdir()) and not force:
-        raise UserError(
-            f"run folder {out} already exists; pass --resume to continue it or --force to start "
-            "over (which deletes it)."
-        )
 
 
 def resolve_resume_config(out: Path, values: dict, overrides: list[str] = ()) -> ImageRunConfig:

@@ -41,6 +41,7 @@ from .budget import Budget
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
+    prepare_run_folder,
     restore_rng,
     rng_tensors,
     save_checkpoint,
@@ -131,19 +132,6 @@ def evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_l
 # ---- the run folder ------------------------------------------------------------------------
 
 
-def _prepare_run_folder(out: Path, resume: bool, force: bool) -> None:
-    has_content = out.exists() and any(out.iterdir())
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder; choose another --out.")
-    if resume:
-        if not (out / "checkpoints" / "last").is_file():
-            raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
-        return
-    if has_content and not force:
-        raise UserError(f"run folder {out} already exists; pass --resume to continue it or --force to "
-                        "start over (which deletes it).")
-
-
 def _check_resume_config(saved: dict, config: LMRunConfig) -> None:
     saved_model = saved["model"]
     changed = [k for k, v in to_dict(config.model).items() if saved_model.get(k) != v]
@@ -188,7 +176,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
               ddp: Distributed) -> dict:
     tc, dc = config.train, config.data
     if ddp.is_main:
-        _prepare_run_folder(out, resume, force)
+        prepare_run_folder(out, resume, force)
     torch.set_num_threads(tc.threads or default_threads())
     bf16 = use_bf16(tc.precision, device)
     if dc.batch_size % ddp.world_size:

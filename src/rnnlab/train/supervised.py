@@ -39,6 +39,7 @@ from .budget import Budget
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
+    prepare_run_folder,
     restore_rng,
     rng_tensors,
     save_checkpoint,
@@ -134,21 +135,6 @@ class EpochBatcher:
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._batches = self._epoch_batches(self.epoch)
-
-
-def prepare_run_folder(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a run unless --force; require a checkpoint for --resume."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder; choose another --out.")
-    if resume:
-        if not (out / "checkpoints" / "last").is_file():
-            raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
-        return
-    if out.exists() and any(out.iterdir()) and not force:
-        raise UserError(
-            f"run folder {out} already exists; pass --resume to continue it or --force to "
-            "start over (which deletes it)."
-        )
 
 
 def resolve_resume_config(out: Path, task: str, values: dict) -> dict:
