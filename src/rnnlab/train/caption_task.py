@@ -45,10 +45,8 @@ from ..data.images import to_float
 from ..errors import UserError
 from ..metrics_caption import attention_in_box, bleu_scores, cider_d, exact_match, relation_accuracy
 from ..models.captioner import Captioner, CaptionerConfig, load_pretrained_encoder, reorder_caption_state
-from .checkpoint import checkpoint_path, load_checkpoint
-from .config import from_dict
 from .optim import OptimConfig, ScheduleConfig
-from .supervised import SupervisedTrainConfig, train_supervised
+from .supervised import SupervisedTrainConfig, restore_task_run, train_supervised
 
 TASK = "caption"
 EVAL_BATCH = 128
@@ -168,7 +166,6 @@ class CaptionTask:
             )
         if saved is not None:
             self.set_state(saved)
-            self.restoring = True
             if tuple(self.inputs.shape[1:]) != self.input_shape:
                 raise UserError(
                     f"the data's inputs are {tuple(self.inputs.shape[1:])}, the checkpoint's model "
@@ -198,6 +195,8 @@ class CaptionTask:
         }
 
     def set_state(self, saved: dict) -> None:
+        """The state of a checkpoint; its model's weights (the encoder's too) will come from it."""
+        self.restoring = True
         self.vocab = CaptionVocab.from_dict(saved["vocab"])
         self.input_shape = tuple(int(s) for s in saved["input_shape"])
         self.max_output = int(saved["max_output"])
@@ -455,29 +454,7 @@ def train_caption(
 
 def load_caption_run(run: str | Path, which: str = "best") -> tuple[CaptionTask, Captioner, dict]:
     """(task with its vocabulary, model in eval mode, checkpoint document) of a trained caption run."""
-    run = Path(run)
-    if which == "best":
-        try:
-            checkpoint_path(run, "best")
-        except UserError:
-            which = "last"
-    ckpt = load_checkpoint(run, which, task=TASK)
-    document = ckpt.document
-    try:
-        config = from_dict(CaptionRunConfig, document["config"])
-        task = CaptionTask(config)
-        task.set_state(document["task_state"])
-        task.restoring = True
-        model = task.build_model()
-        model.load_state_dict(ckpt.model_state)
-    except (KeyError, RuntimeError, ValueError) as error:
-        detail = str(error).splitlines()[0][:120]
-        raise UserError(
-            f"the checkpoint in {ckpt.path} does not match its own configuration ({detail}); it is damaged."
-        ) from None
-    model.eval()
-    document["checkpoint"] = which
-    return task, model, document
+    return restore_task_run(run, which, {TASK: (CaptionTask, CaptionRunConfig)}, TASK)
 
 
 @torch.no_grad()

@@ -40,10 +40,8 @@ from ..metrics_text import accuracy, bleu4, confusion_matrix, exact_match, macro
 from ..models.classifier import BagOfWordsClassifier, ClassifierConfig, SequenceClassifier
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, reorder_decoder_state
 from ..models.tagger import MostFrequentTagBaseline, SequenceTagger, TaggerConfig
-from .checkpoint import checkpoint_path, load_checkpoint
-from .config import from_dict
 from .optim import OptimConfig, ScheduleConfig
-from .supervised import SupervisedTrainConfig
+from .supervised import SupervisedTrainConfig, restore_task_run
 from .transfer import InitConfig, Pretrained, copy_pretrained, read_pretrained
 
 TOO_LONG = ("truncate", "error")
@@ -736,32 +734,7 @@ TASKS = {
 
 def load_task_run(run: str | Path, which: str = "best", task: str | None = None):
     """(task object with vocabularies, model in eval mode, checkpoint document) of a trained run."""
-    run = Path(run)
-    if which == "best":
-        try:
-            checkpoint_path(run, "best")
-        except UserError:
-            which = "last"
-    ckpt = load_checkpoint(run, which, task=task)
-    document = ckpt.document
-    name = document.get("task")
-    if name not in TASKS:
-        raise UserError(f"{run} is a {name!r} run; expected one of {', '.join(TASKS)}.")
-    task_cls, config_cls = TASKS[name]
-    try:
-        config = from_dict(config_cls, document["config"])
-        task_obj = task_cls(config)
-        task_obj.set_state(document["task_state"])
-        model = task_obj.build_model()
-        model.load_state_dict(ckpt.model_state)
-    except (KeyError, RuntimeError, ValueError) as error:
-        detail = str(error).splitlines()[0][:120]
-        raise UserError(
-            f"the checkpoint in {ckpt.path} does not match its own configuration ({detail}); it is damaged."
-        ) from None
-    model.eval()
-    document["checkpoint"] = which
-    return task_obj, model, document
+    return restore_task_run(run, which, TASKS, task)
 
 
 def evaluate_run(

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from .budget import Budget
 from .checkpoint import (
+    checkpoint_path,
     join_optimizer_state,
     load_checkpoint,
     prepare_run_folder,
@@ -45,7 +46,7 @@ from .checkpoint import (
     save_checkpoint,
     split_optimizer_state,
 )
-from .config import merge, save_yaml, to_dict
+from .config import from_dict, merge, save_yaml, to_dict
 from .metrics import MetricsLog
 from .optim import Schedule, clip_gradients, make_optimizer
 
@@ -375,3 +376,36 @@ def _check_resume_config(saved: dict, config) -> None:
             f"cannot resume with a changed data.batch_size ({saved['data'].get('batch_size')} -> "
             f"{config.data.batch_size}): the batch order would not match."
         )
+
+
+def restore_task_run(run: str | Path, which: str, tasks: dict, task: str | None = None):
+    """(task object with its vocabularies, model in eval mode, checkpoint document) of a trained run.
+
+    `tasks` maps a task name to (task class, run-config class); `task` names the one kind of run
+    wanted (any of `tasks` when None). `which` "best" falls back to "last" for a run that has none.
+    """
+    run = Path(run)
+    if which == "best":
+        try:
+            checkpoint_path(run, "best")
+        except UserError:
+            which = "last"
+    ckpt = load_checkpoint(run, which, task=task)
+    document = ckpt.document
+    name = document.get("task")
+    if name not in tasks:
+        raise UserError(f"{run} is a {name!r} run; expected one of {', '.join(tasks)}.")
+    task_cls, config_cls = tasks[name]
+    try:
+        task_obj = task_cls(from_dict(config_cls, document["config"]))
+        task_obj.set_state(document["task_state"])
+        model = task_obj.build_model()
+        model.load_state_dict(ckpt.model_state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        detail = str(error).splitlines()[0][:120]
+        raise UserError(
+            f"the checkpoint in {ckpt.path} does not match its own configuration ({detail}); it is damaged."
+        ) from None
+    model.eval()
+    document["checkpoint"] = which
+    return task_obj, model, document
