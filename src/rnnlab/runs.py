@@ -14,7 +14,7 @@ from .data.vocab import Vocabulary
 from .errors import UserError
 from .generate import sample_text
 from .models.language_model import LanguageModel
-from .train.checkpoint import checkpoint_path, load_checkpoint
+from .train.checkpoint import best_or_last, load_checkpoint
 from .train.config import LMRunConfig, from_dict
 from .train.loop import evaluate_lm
 from .train.metrics import lm_metrics
@@ -26,11 +26,7 @@ def load_lm(run: str | Path, which: str = "best") -> tuple[LanguageModel, Vocabu
     `which` is "best" (lowest validation loss; falls back to "last") or "last".
     """
     run = Path(run)
-    if which == "best":
-        try:
-            checkpoint_path(run, "best")
-        except UserError:
-            which = "last"
+    which = best_or_last(run, which)
     ckpt = load_checkpoint(run, which, task="lm")
     document = ckpt.document
     try:

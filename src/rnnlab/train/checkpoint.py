@@ -116,6 +116,16 @@ def checkpoint_path(run: Path, which: str = "last") -> Path:
     return run / "checkpoints" / pointer.read_text().strip()
 
 
+def best_or_last(run: Path, which: str) -> str:
+    """`which`, except that "best" becomes "last" for a run with no best checkpoint (yet)."""
+    if which == "best":
+        try:
+            checkpoint_path(run, "best")
+        except UserError:
+            return "last"
+    return which
+
+
 def load_checkpoint(run: Path, which: str = "last", task: str | None = None) -> Checkpoint:
     """Load a checkpoint by run folder (its `last`/`best`) or by checkpoint folder.
 

@@ -49,7 +49,7 @@ from ..errors import UserError
 from ..models.image_classifier import MODELS, ImageModelConfig, build_classifier, build_input_pipeline
 from .budget import Budget
 from .checkpoint import (
-    checkpoint_path,
+    best_or_last,
     join_optimizer_state,
     load_checkpoint,
     prepare_run_folder,
@@ -975,11 +975,7 @@ def load_image_model(
     (a snapshot).
     """
     run = Path(run)
-    if which == "best":
-        try:
-            checkpoint_path(run, "best")
-        except UserError:
-            which = "last"
+    which = best_or_last(run, which)
     ckpt = load_checkpoint(run, which, task=TASK)
     document = ckpt.document
     weights = state if state is not None else ckpt.model_state

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from .budget import Budget
 from .checkpoint import (
-    checkpoint_path,
+    best_or_last,
     join_optimizer_state,
     load_checkpoint,
     prepare_run_folder,
@@ -385,11 +385,7 @@ def restore_task_run(run: str | Path, which: str, tasks: dict, task: str | None 
     wanted (any of `tasks` when None). `which` "best" falls back to "last" for a run that has none.
     """
     run = Path(run)
-    if which == "best":
-        try:
-            checkpoint_path(run, "best")
-        except UserError:
-            which = "last"
+    which = best_or_last(run, which)
     ckpt = load_checkpoint(run, which, task=task)
     document = ckpt.document
     name = document.get("task")
