@@ -217,6 +217,7 @@ def test_reorder_state_picks_rows():
         "soft-coordinates",
         "soft-learned-h0",
         "init-flatten",
+        "soft-where-only",
     ],
 )
 def test_overfits_a_tiny_caption_set(mode):
@@ -226,6 +227,7 @@ def test_overfits_a_tiny_caption_set(mode):
         "coordinates": {"coordinates": True},
         "learned-h0": {"image_h0": False},
         "flatten": {"image_vector": "flatten"},
+        "where-only": {"context_in_cell": False, "where_in_cell": True, "image_h0": False},
     }
     settings = variants.get(mode.partition("-")[2], {})
     model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
@@ -366,3 +368,18 @@ def test_a_flattened_image_vector_keeps_where_things_are():
         assert model.project.in_features == (24 if differ else 6)
         h0 = model.init_state(grid).hidden[0]
         assert torch.allclose(h0, model.init_state(permuted).hidden[0], atol=1e-6) != differ
+
+
+def test_where_in_cell_feeds_the_centre_of_the_attention_and_nothing_else():
+    # context_in_cell=false, where_in_cell=true: the cell reads the word and Σ_l α_tl (x_l, y_l)
+    torch.manual_seed(10)
+    model = features_model("soft", L=4, context_in_cell=False, where_in_cell=True).eval()
+    assert model.cell.input_size == 8 + 2  # E + 2, no D
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
+    assert torch.equal(model.centres, corners) and "centres" not in model.state_dict()
+    grid, tokens = torch.randn(2, 4, 6), torch.tensor([START, 3])
+    state = model.init_state(grid)
+    _, next_state, alpha, *_ = model.step_with_attention(tokens, state)
+    where = alpha @ corners
+    expected = model.cell(torch.cat([model.embedding(tokens), where], dim=1), state.hidden)
+    torch.testing.assert_close(next_state.hidden[0], expected[0])

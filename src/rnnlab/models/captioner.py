@@ -56,6 +56,11 @@ that word t names; without that path the image reaches word t only through the z
 through what it attends to, so the decoder must look at an item to learn what it is (a variant, not
 the paper: its h_0 already holds a summary of every item, so naming one needs no attention).
 
+``model.where_in_cell = true`` also feeds the cell where the decoder looked, the centre of the
+attention Σ_l α_tl (x_l, y_l) ∈ [-1, 1]², but not what it saw there: with ``context_in_cell = false``
+the decoder remembers the layout (enough to plan the next item and the relations) and must look at an
+item to name it (a variant, not the paper).
+
 ``model.coordinates = true`` appends each location's fixed centre (x_l, y_l) ∈ [-1, 1]² to a_l
 ("CoordConv"): the context then carries Σ_l α_tl (x_l, y_l), where the model looked, from the first
 step on, with nothing to learn.
@@ -121,6 +126,7 @@ class CaptionerConfig:
     positions: bool = True  # learned location embeddings p_l added to the annotations
     coordinates: bool = False  # append each location's fixed (x, y) in [-1, 1] to its annotation
     context_in_cell: bool = True  # feed z_t into the cell (the paper); False: z_t reaches the output only
+    where_in_cell: bool = False  # feed the centre of the attention, Σ_l α_tl (x_l, y_l), into the cell
     image_h0: bool = True  # soft/hard: h_0, c_0 from the mean annotation (the paper); False: learned
     # init: the image as one vector, `mean` (global average pool, D) or `flatten` (every location in
     # order, L·D: a fully connected readout of the grid, which keeps where things are)
@@ -242,20 +248,20 @@ class Captioner(nn.Module):
             self.out = nn.Linear(H, V)  # W_vocab, b_vocab
         else:
             self.positions = nn.Parameter(torch.zeros(L, D)) if config.positions else None
-            if config.coordinates:  # (L, 2): x then y of each cell's centre, row-major like the grid
-                h, w = self.grid_shape
-                ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-                self.register_buffer("coordinates", torch.stack([xs, ys], -1).reshape(L, 2), persistent=False)
+            # (L, 2): x then y of each location's centre in [-1, 1], row-major like the grid
+            h, w = self.grid_shape
+            ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+            self.register_buffer("centres", torch.stack([xs, ys], -1).reshape(L, 2), persistent=False)
+            if config.coordinates:
                 D = D + 2  # the annotations the decoder reads
-            else:
-                self.coordinates = None
             self.init_h = nn.Linear(D, H)
             self.init_c = nn.Linear(D, H) if self.is_lstm else None
             self.attention = make_attention("additive", H, D, config.attention_size)
             self.gate = nn.Linear(H, 1) if config.gate else None
             # without z_t in its input the cell cannot remember what it saw: to name an item the
             # decoder must look at it again at that very step (see the module docstring)
-            self.cell = make_cell(config.cell, E + D if config.context_in_cell else E, H)
+            cell_in = E + (D if config.context_in_cell else 0) + (2 if config.where_in_cell else 0)
+            self.cell = make_cell(config.cell, cell_in, H)
             self.out_h = nn.Linear(H, E)  # L_h
             self.out_z = nn.Linear(D, E, bias=False)  # L_z
             self.out = nn.Linear(E, V)  # L_o
@@ -264,6 +270,11 @@ class Captioner(nn.Module):
         # The hard mode's moving-average reward baseline; buffers, so checkpoints hold them.
         self.register_buffer("reward_baseline", torch.zeros(()))
         self.register_buffer("baseline_ready", torch.zeros(()))
+
+    @property
+    def coordinates(self) -> Tensor | None:
+        """(L, 2) the locations' centres when they are appended to the annotations, else None."""
+        return self.centres if self.mode != "init" and self.config.coordinates else None
 
     # ---- encoder ------------------------------------------------------------------------------
 
@@ -341,7 +352,10 @@ class Captioner(nn.Module):
                 z = torch.where(expected[:, None], context, z)
         if self.gate is not None:
             z = torch.sigmoid(self.gate(h_prev)) * z  # β_t z_t
-        hidden = self.cell(torch.cat([x, z], dim=1) if self.config.context_in_cell else x, state.hidden)
+        parts = [x, z] if self.config.context_in_cell else [x]
+        if self.config.where_in_cell:  # where it looked, (N, 2): the centre of α_t on the grid
+            parts.append(alpha @ self.centres.to(alpha.dtype))
+        hidden = self.cell(torch.cat(parts, dim=1) if len(parts) > 1 else x, state.hidden)
         h = hidden[0] if self.is_lstm else hidden  # (N, H)
         deep = torch.tanh(x + self.out_h(h) + self.out_z(z))  # (N, E)
         logits = self.out(self.dropout(deep))  # (N, V)
