@@ -6,7 +6,9 @@ classifier reads); the captioners then use it frozen. A captioner cannot name it
 encoder classifies them, so beside the exact-caption accuracy stands its bound: the encoder's per-item
 accuracy p (measured on the very items of the test scenes) raised to the number of items of each
 scene, averaged over the test scenes. Targets: soft attention ≥ 0.9 × bound, relation-word accuracy
-≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it.
+≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it. scenes-soft-where is soft
+attention with another wiring of the decoder (`WHERE`: the cell remembers where it looked, not what it
+saw there).
 
 Emoji (`rnnlab data fetch emoji`): soft attention, init mode (Show and Tell) and the nearest-neighbour
 baseline (the first caption of the closest training image in the soft model's encoder space; raw
@@ -23,8 +25,9 @@ learning-rate schedule follows it), with `--minutes` only as a wall-clock cap. W
 of every training and the load average are recorded (the encoder's budget is wall-clock,
 `--encoder-minutes`).
 
-    python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,emoji-soft,
-                                      emoji-init,emoji-soft-frozen,emoji-init-frozen] [--cpu-minutes 12]
+    python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,scenes-soft-where,
+                                      emoji-soft,emoji-init,emoji-soft-frozen,emoji-init-frozen]
+                                      [--cpu-minutes 12]
                                       [--minutes 60] [--threads 1]
                                       [--set ROW:section.key=value] [--variant NAME]
 
@@ -66,6 +69,7 @@ ROWS = (
     "scenes-soft",
     "scenes-hard",
     "scenes-init",
+    "scenes-soft-where",
     "emoji-soft",
     "emoji-init",
     "emoji-soft-frozen",
@@ -97,6 +101,11 @@ SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); �
     "optim": {"lr": 3e-3},
     "train": {"steps": None, "eval_every": 1000, "eval_limit": 500, "save_every": 1000},
 }
+# scenes-soft-where: soft attention with another wiring of the decoder (not the paper's): the cell reads
+# the word and where the attention was (its centre), not the context z_t, which reaches only the output
+# layer; every location carries its fixed (x, y). The decoder remembers the layout, and must look at an
+# item to name it.
+WHERE = {"model": {"context_in_cell": False, "where_in_cell": True, "coordinates": True}}
 EMOJI = {  # soft attention: ≈ 550 steps a CPU-minute on one thread
     "data": {"path": "emoji", "batch_size": 64, "image_size": 32},
     "model": {"encoder": {"channels": [32, 64, 128]}},
@@ -209,7 +218,10 @@ def scenes_row(
     scenes = open_caption_data(data_root() / "scenes")
     if results.get("features", {}).get("images") != len(scenes.images):  # none yet, or other scenes
         results["features"] = scene_features(Path(results["encoder"]["run"]))
+    mode, _, wiring = mode.partition("-")
     values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
+    if wiring == "where":
+        values = merge(values, WHERE)
     config = caption_config(values, mode, budget, threads, overrides)
     run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
@@ -324,7 +336,7 @@ def table(results: dict) -> str:
             f"scene grids of the frozen encoder: {f['images']:,} images, extracted once in "
             f"{f['wall_minutes']:.1f} wall min, {f['cpu_minutes']:.1f} CPU min"
         )
-    scene_rows = [m for m in ("soft", "hard", "init") if f"scenes-{m}" in results]
+    scene_rows = [m for m in ("soft", "hard", "init", "soft-where") if f"scenes-{m}" in results]
     if scene_rows:
         lines += [
             "",
