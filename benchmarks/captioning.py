@@ -27,8 +27,7 @@ of every training and the load average are recorded (the encoder's budget is wal
 
     python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,scenes-soft-where,
                                       emoji-soft,emoji-init,emoji-soft-frozen,emoji-init-frozen]
-                                      [--cpu-minutes 12]
-                                      [--minutes 60] [--threads 1]
+                                      [--cpu-minutes 12] [--minutes 60] [--threads 1]
                                       [--set ROW:section.key=value] [--variant NAME]
 
 Each row is added to benchmarks/results/captioning.json as soon as it is measured (a long session can
@@ -55,6 +54,7 @@ from rnnlab.data.images import load_image_data
 from rnnlab.data.paths import data_root
 from rnnlab.train.caption_task import (
     CaptionRunConfig,
+    export_encoder,
     load_caption_run,
     nearest_neighbour_captions,
     train_caption,
@@ -128,19 +128,19 @@ def timed(function):
 # ---- rows -----------------------------------------------------------------------------------------
 
 
-def train_encoder(minutes: float, threads: int, overrides: list[str]) -> dict:
+def train_encoder(minutes: float, threads: int, overrides: list[str], name: str = "encoder") -> dict:
     from rnnlab.train.image_loop import image_config, train_image
 
     values = set_values(json.loads(json.dumps(ENCODER)), overrides)
     values.setdefault("data", {})["path"] = "fashion-mnist"
     values["train"].update(minutes=minutes, threads=threads, progress=False)
     config = image_config(values, model="cnn")
-    summary, cost = timed(lambda: train_image(config, RUNS / "encoder", force=True))
+    summary, cost = timed(lambda: train_image(config, RUNS / name, force=True))
     return {
         "test_accuracy": summary["test_accuracy"],
         "val_accuracy": summary["val_accuracy"],
         "steps": summary["step"],
-        "run": str(RUNS / "encoder"),
+        "run": str(RUNS / name),
         **cost,
     }
 
@@ -267,16 +267,17 @@ def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: l
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     task, model, indices, outputs = test_outputs(run)
     metrics = task.score(indices, [task.vocab.decode(ids) for ids in outputs])
+    # the nearest neighbour reads the run's own encoder (a frozen row's is emoji-soft's: scored there)
+    spaces = () if frozen else ("encoder", "pixels")
     baselines = {
         space: task.score(indices, nearest_neighbour_captions(task, model, indices, space))
-        for space in ("encoder", "pixels")
+        for space in spaces
     }
     if mode != "init":
         draw_examples(task, model, indices, outputs, name)
     return {
         **metrics,
-        "nearest_encoder": baselines["encoder"],
-        "nearest_pixels": baselines["pixels"],
+        **{f"nearest_{space}": baseline for space, baseline in baselines.items()},
         "steps": summary["step"],
         "examples": len(indices),
         "run": str(run),
@@ -291,8 +292,7 @@ def soft_encoder() -> Path:
     if not (run / "checkpoints" / "best").is_file():
         raise SystemExit("the frozen emoji rows need the emoji-soft row first (--only emoji-soft,...)")
     if not (run / "encoder" / "encoder.json").is_file():
-        _, model, _ = load_caption_run(run)
-        model.encoder.save(run / "encoder")
+        export_encoder(run)
     return run
 
 
@@ -476,7 +476,7 @@ def main() -> None:
         kind, _, mode = row.partition("-")
         name = f"{row}@{args.variant}" if args.variant else row  # its run folder and results key
         if row == "encoder":
-            results[name] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []))
+            results[name] = train_encoder(args.encoder_minutes, args.threads, sets.get(row, []), name)
         elif kind == "scenes":
             results[name] = scenes_row(mode, budget, args.threads, sets.get(row, []), results, name)
         else:

@@ -123,6 +123,7 @@ def ensemble_row(name: str, args, sets: dict, results: dict) -> dict:
         if not trained_as(run, image_config(wanted, model="cnn")):
             train_one("cnn", values, args.threads, seed=seed, suffix=run.name[len("cnn") :])
         members.append(run)
+    costs = [spent(run) for run in members]  # (wall, CPU) minutes of each member's training
     wall, cpu = time.perf_counter(), cpu_seconds()
     test, val = ensemble_runs(members), ensemble_runs(members, split="val")
     for document in (test, val):
@@ -139,8 +140,8 @@ def ensemble_row(name: str, args, sets: dict, results: dict) -> dict:
         "gain": test["gain"],
         "val_gain": val["gain"],
         # every member's training (as its checkpoint recorded it, whenever it ran) plus the averaging
-        "wall_minutes": sum(spent(run)[0] for run in members) + (time.perf_counter() - wall) / 60,
-        "cpu_minutes": sum(spent(run)[1] for run in members) + (cpu_seconds() - cpu) / 60,
+        "wall_minutes": sum(w for w, _ in costs) + (time.perf_counter() - wall) / 60,
+        "cpu_minutes": sum(c for _, c in costs) + (cpu_seconds() - cpu) / 60,
         "load_before": load_before,
     }
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import time
 
+#: every value of `Budget.stop_reason`, in a fixed order (DDP broadcasts rank 0's as an index)
+STOP_REASONS = (None, "done", "time budget reached", "CPU-time budget reached")
+
 
 class Budget:
     """Steps, wall-clock minutes and CPU minutes (each optional), with clocks started now.
@@ -69,4 +72,4 @@ class Budget:
         return None
 
 
-__all__ = ["Budget"]
+__all__ = ["STOP_REASONS", "Budget"]

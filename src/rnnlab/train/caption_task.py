@@ -446,10 +446,18 @@ def train_caption(
         )
         ec.__post_init__()  # the freeze spelling against the (maybe new) number of blocks
     summary = train_supervised(CaptionTask(config), out, resume=resume, force=force, data_root=data_root)
-    if ec.kind == "cnn":  # the best checkpoint's CNN, reusable as `--encoder RUN` (as an image run's is)
-        _, model, _ = load_caption_run(out, "best")
-        model.encoder.save(Path(out) / "encoder")
+    if ec.kind == "cnn":
+        export_encoder(out)
     return summary
+
+
+def export_encoder(run: str | Path) -> Path:
+    """Write the CNN of a caption run's best checkpoint to RUN/encoder/, reusable as `--encoder RUN`
+    (as an image run's is); returns that folder."""
+    _, model, _ = load_caption_run(run, "best")
+    if model.encoder is None:
+        raise UserError(f"{run} reads precomputed features; it has no CNN encoder to export.")
+    return model.encoder.save(Path(run) / "encoder")
 
 
 def load_caption_run(run: str | Path, which: str = "best") -> tuple[CaptionTask, Captioner, dict]:

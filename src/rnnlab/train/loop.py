@@ -37,7 +37,7 @@ from ..data.vocab import Vocabulary
 from ..errors import UserError
 from ..models.language_model import LanguageModel, initial_loss
 from ..nn import detach_state, map_state
-from .budget import Budget
+from .budget import STOP_REASONS, Budget
 from .checkpoint import (
     join_optimizer_state,
     load_checkpoint,
@@ -345,8 +345,7 @@ def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_ro
         while True:
             reason = budget.stop_reason(run["step"])
             if budget.timed:  # rank 0's clocks decide for every rank
-                codes = (None, "done", "time budget reached", "CPU-time budget reached")
-                reason = codes[int(ddp.broadcast(float(codes.index(reason))))]
+                reason = STOP_REASONS[int(ddp.broadcast(float(STOP_REASONS.index(reason))))]
             if reason is not None:
                 stop_reason = reason
                 break
