@@ -383,3 +383,32 @@ def test_where_in_cell_feeds_the_centre_of_the_attention_and_nothing_else():
     where = alpha @ corners
     expected = model.cell(torch.cat([model.embedding(tokens), where], dim=1), state.hidden)
     torch.testing.assert_close(next_state.hidden[0], expected[0])
+
+
+def test_attention_entropy_adds_the_mean_entropy_of_alpha_per_word():
+    # model.attention_entropy=λ_H: loss = the same loss + λ_H · mean over real words of H[α_t]
+    from rnnlab.errors import UserError
+
+    torch.manual_seed(11)
+    grid, captions = torch.randn(3, 4, 6), captions_batch()
+    plain = features_model("soft", L=4, doubly_stochastic=0.0).eval()
+    sharp = features_model("soft", L=4, doubly_stochastic=0.0, attention_entropy=0.5).eval()
+    sharp.load_state_dict(plain.state_dict())
+    base, _ = plain.loss(grid, captions)
+    loss, parts = sharp.loss(grid, captions)
+    _, mask, out = plain.token_nll(grid, captions)
+    entropy = -(out.weights * out.weights.log()).sum(2)  # (B, T)
+    expected = entropy[mask].mean().detach()
+    assert 0 < float(expected) <= math.log(4) + 1e-5  # at most the uniform α's
+    assert parts["attention_entropy"] == pytest.approx(float(expected), rel=1e-5)
+    torch.testing.assert_close(loss, base + 0.5 * expected)
+    # its gradient makes the attention sharper: one step on the penalty alone lowers the entropy
+    nll, mask, _ = sharp.token_nll(grid, captions)
+    (loss - nll.sum() / mask.sum()).backward()
+    with torch.no_grad():
+        for parameter in sharp.parameters():
+            if parameter.grad is not None:
+                parameter -= 1.0 * parameter.grad
+    assert sharp.loss(grid, captions)[1]["attention_entropy"] < parts["attention_entropy"]
+    with pytest.raises(UserError, match="model.attention_entropy"):
+        CaptionerConfig(attention_entropy=-1.0)

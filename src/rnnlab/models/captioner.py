@@ -61,6 +61,10 @@ attention Σ_l α_tl (x_l, y_l) ∈ [-1, 1]², but not what it saw there: with `
 the decoder remembers the layout (enough to plan the next item and the relations) and must look at an
 item to name it (a variant, not the paper).
 
+``model.attention_entropy = λ_H > 0`` adds λ_H · mean_t H[α_t] to the soft loss (not the paper): a
+prior that the decoder looks at one place per word, as hard attention does, while training stays
+differentiable. It says nothing about where to look; the ground-truth boxes are never used.
+
 ``model.coordinates = true`` appends each location's fixed centre (x_l, y_l) ∈ [-1, 1]² to a_l
 ("CoordConv"): the context then carries Σ_l α_tl (x_l, y_l), where the model looked, from the first
 step on, with nothing to learn.
@@ -132,6 +136,7 @@ class CaptionerConfig:
     # order, L·D: a fully connected readout of the grid, which keeps where things are)
     image_vector: str = "mean"
     doubly_stochastic: float = 1.0  # λ of Σ_l (1 − Σ_t α_tl)² (soft), per caption
+    attention_entropy: float = 0.0  # soft: λ_H of the mean entropy of α_t per word (sharper attention)
     reinforce: float = 1.0  # λ_r (hard)
     entropy: float = 0.01  # λ_e, the entropy bonus (hard)
     baseline_decay: float = 0.9  # b ← decay · b + (1 − decay) · mean reward (hard)
@@ -151,8 +156,11 @@ class CaptionerConfig:
                 raise UserError(f"model.{name} must be a positive integer (got {value!r}).")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.expected_prob <= 1.0:
             raise UserError("model.dropout must be in [0, 1) and model.expected_prob in [0, 1].")
-        if min(self.doubly_stochastic, self.reinforce, self.entropy) < 0:
-            raise UserError("model.doubly_stochastic, model.reinforce and model.entropy must be ≥ 0.")
+        if min(self.doubly_stochastic, self.attention_entropy, self.reinforce, self.entropy) < 0:
+            raise UserError(
+                "model.doubly_stochastic, model.attention_entropy, model.reinforce and model.entropy "
+                "must be ≥ 0."
+            )
         if not 0.0 <= self.baseline_decay < 1.0:
             raise UserError(f"model.baseline_decay must be in [0, 1) (got {self.baseline_decay!r}).")
         if self.image_vector not in ("mean", "flatten"):
@@ -414,8 +422,9 @@ class Captioner(nn.Module):
     def loss(self, grid: Tensor, captions: Tensor) -> tuple[Tensor, dict]:
         """The training objective of the mode, per caption word; and its parts as floats.
 
-        soft: mean −log p + λ Σ_b Σ_l (1 − Σ_t α_btl)² / words; hard (training): + the REINFORCE
-        surrogate and the entropy bonus (see the module docstring); init: mean −log p.
+        soft: mean −log p + λ Σ_b Σ_l (1 − Σ_t α_btl)² / words (+ λ_H mean_t H[α_t]); hard
+        (training): + the REINFORCE surrogate and the entropy bonus (see the module docstring); init:
+        mean −log p.
         """
         nll, mask, out = self.token_nll(grid, captions)
         words = mask.sum().clamp_min(1)
@@ -426,6 +435,12 @@ class Captioner(nn.Module):
             penalty = ((1.0 - coverage) ** 2).sum() / words
             loss = loss + self.config.doubly_stochastic * penalty
             parts["doubly_stochastic"] = float(penalty.detach())
+        if out.weights is not None and self.mode == "soft" and self.config.attention_entropy:
+            alpha = out.weights  # (B, T, L)
+            entropy = -(alpha * alpha.clamp_min(1e-12).log()).sum(2)  # (B, T) H[α_t]
+            sharpness = (entropy * mask).sum() / words
+            loss = loss + self.config.attention_entropy * sharpness
+            parts["attention_entropy"] = float(sharpness.detach())
         if out.log_pick is not None:
             with torch.no_grad():
                 # reward: the caption's mean log-likelihood per word given the sampled locations
