@@ -37,6 +37,7 @@ import torch
 from rnnlab.data.fetch import fetch
 from rnnlab.data.paths import data_root
 from rnnlab.data.text_tasks import make_dates_dataset, read_pairs, write_pairs
+from rnnlab.metrics_text import macro_f1
 from rnnlab.models.classifier import BagOfWordsClassifier
 from rnnlab.train.checkpoint import load_checkpoint
 from rnnlab.train.config import from_dict, load_yaml, merge, to_dict
@@ -168,7 +169,10 @@ def bench_classify(args) -> dict:
     results["nb-bag-of-words"] = {
         "l2": nb.l2,
         **{
-            split: {"accuracy": float((lp.argmax(1) == gold[split]).float().mean())}
+            split: {
+                "accuracy": float((lp.argmax(1) == gold[split]).float().mean()),
+                "macro_f1": macro_f1(lp.argmax(1).tolist(), gold[split].tolist(), len(task.labels)),
+            }
             for split, lp in members["nb-bag-of-words"].items()
         },
     }
@@ -218,7 +222,7 @@ def bench_classify(args) -> dict:
             "snippets",
             r["val"]["accuracy"],
             r["test"]["accuracy"],
-            "-",
+            r["test"]["macro_f1"],
             "-",
         ]
     )
