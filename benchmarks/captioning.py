@@ -215,17 +215,24 @@ def scene_features(encoder_run: Path) -> dict:
     }
 
 
-def scenes_row(
-    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
-) -> dict:
+def features_ready(results: dict) -> bool:
+    """Extract the scenes' grids with the encoder row's encoder unless that is done already; True when
+    they were extracted now."""
     if "encoder" not in results:
         raise SystemExit("the scenes rows need the encoder row first: run with --only encoder,...")
     scenes = open_caption_data(data_root() / "scenes")
     encoder = f"{results['encoder']['run']} step {results['encoder']['steps']}"
     features = results.get("features", {})
-    if features.get("images") != len(scenes.images) or features.get("encoder") != encoder:
-        # none yet, other scenes, or another encoder since
-        results["features"] = {**scene_features(Path(results["encoder"]["run"])), "encoder": encoder}
+    if features.get("images") == len(scenes.images) and features.get("encoder") == encoder:
+        return False
+    # none yet, other scenes, or another encoder since
+    results["features"] = {**scene_features(Path(results["encoder"]["run"])), "encoder": encoder}
+    return True
+
+
+def scenes_row(
+    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
+) -> dict:
     mode, _, wiring = mode.partition("-")
     values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
     if wiring == "where":
@@ -467,9 +474,9 @@ def main() -> None:
     if any(r.startswith("emoji") for r in rows):
         fetch_emoji(progress=False)
 
-    def save(row: str) -> None:
-        """Write `row` into the results file as it is on disk now (another run of this script may have
-        added rows since this one started)."""
+    def save(row: str | None) -> None:
+        """Write `row` (None: only the scenes' grids) into the results file as it is on disk now
+        (another run of this script may have added rows since this one started)."""
         machine = {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
@@ -477,12 +484,16 @@ def main() -> None:
             "threads": args.threads,
         }
         on_disk = json.loads(path.read_text()).get("results", {}) if path.is_file() else {}
-        on_disk[row] = results[row]
-        if row.startswith("scenes"):
+        if row is not None:
+            on_disk[row] = results[row]
+        if row is None or row.startswith("scenes"):
             on_disk["features"] = results.get("features", on_disk.get("features"))
         path.write_text(json.dumps({"machine": machine, "results": on_disk}, indent=1))
 
     budget = (args.cpu_minutes, args.minutes)
+    scene_rows = [row for row in rows if row.startswith("scenes")]
+    if scene_rows and "encoder" not in rows and features_ready(results):
+        save(None)  # the grids are on disk before any training, so other processes can share them
     for row in rows:
         if row not in ROWS:
             raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
@@ -492,6 +503,8 @@ def main() -> None:
             encoder_budget = (args.encoder_cpu_minutes, args.minutes)
             results[name] = train_encoder(encoder_budget, args.threads, sets.get(row, []), name)
         elif kind == "scenes":
+            if features_ready(results):  # the encoder was trained in this very process
+                save(None)
             results[name] = scenes_row(mode, budget, args.threads, sets.get(row, []), results, name)
         else:
             results[name] = emoji_row(mode, budget, args.threads, sets.get(row, []), name)
