@@ -491,9 +491,6 @@ def main() -> None:
         path.write_text(json.dumps({"machine": machine, "results": on_disk}, indent=1))
 
     budget = (args.cpu_minutes, args.minutes)
-    scene_rows = [row for row in rows if row.startswith("scenes")]
-    if scene_rows and "encoder" not in rows and features_ready(results):
-        save(None)  # the grids are on disk before any training, so other processes can share them
     for row in rows:
         if row not in ROWS:
             raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
@@ -503,7 +500,7 @@ def main() -> None:
             encoder_budget = (args.encoder_cpu_minutes, args.minutes)
             results[name] = train_encoder(encoder_budget, args.threads, sets.get(row, []), name)
         elif kind == "scenes":
-            if features_ready(results):  # the encoder was trained in this very process
+            if features_ready(results):  # on disk before any training: other processes share them
                 save(None)
             results[name] = scenes_row(mode, budget, args.threads, sets.get(row, []), results, name)
         else:

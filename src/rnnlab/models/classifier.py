@@ -203,8 +203,7 @@ class BagOfWordsClassifier:
             if val is None:
                 best = (0.0, l2, weight)
                 break
-            self.weight = weight
-            scores = self._scores(X_val)  # (N_val, C)
+            scores = self._scores(X_val, weight)  # (N_val, C)
             accuracy = float(scores.argmax(1).eq(torch.tensor(val[1])).float().mean())
             if best is None or accuracy > best[0]:
                 best = (accuracy, l2, weight)
@@ -244,15 +243,15 @@ class BagOfWordsClassifier:
             [self._fit_l2(self._scale(X, r), (y == c).long(), 2, l2) for c, r in enumerate(self.ratios)]
         )  # (C, F + 1, 2): one-vs-rest
 
-    def _scores(self, X: Tensor) -> Tensor:
-        """(N, C) class scores of the fitted model."""
+    def _scores(self, X: Tensor, weight: Tensor) -> Tensor:
+        """(N, C) class scores of the features X under `weight` (the layout `_fit` returns)."""
         if not self.nb:
-            return torch.sparse.mm(X, self.weight)
-        if self.weight.dim() == 2:
-            return torch.sparse.mm(self._scale(X, self.ratios[0]), self.weight)
+            return torch.sparse.mm(X, weight)
+        if weight.dim() == 2:
+            return torch.sparse.mm(self._scale(X, self.ratios[0]), weight)
         scores = [
             torch.sparse.mm(self._scale(X, r), w[:, 1:] - w[:, :1])  # (N, 1) the class's log-odds
-            for r, w in zip(self.ratios, self.weight)
+            for r, w in zip(self.ratios, weight)
         ]
         return torch.cat(scores, dim=1)
 
@@ -273,4 +272,4 @@ class BagOfWordsClassifier:
     def predict_proba(self, texts: list[list[str]]) -> Tensor:
         if self.weight is None:
             raise RuntimeError("fit the baseline first")
-        return self._scores(self._matrix(texts)).softmax(dim=1)  # (N, C)
+        return self._scores(self._matrix(texts), self.weight).softmax(dim=1)  # (N, C)
