@@ -41,7 +41,7 @@ from common import cpu_seconds, set_values
 from rnnlab.data.images import load_image_data
 from rnnlab.train.checkpoint import load_checkpoint
 from rnnlab.train.config import load_yaml, merge, to_dict
-from rnnlab.train.image_loop import ensemble_runs, image_config, train_image
+from rnnlab.train.image_loop import ensemble_splits, image_config, train_image
 from rnnlab.train.metrics import read_metrics
 
 RESULTS = Path(__file__).parent / "results"
@@ -128,7 +128,8 @@ def ensemble_row(name: str, args, sets: dict, results: dict) -> dict:
         members.append(run)
     costs = [spent(run) for run in members]  # (wall, CPU) minutes of each member's training
     wall, cpu = time.perf_counter(), cpu_seconds()
-    test, val = ensemble_runs(members), ensemble_runs(members, split="val")
+    scores = ensemble_splits(members, ("test", "val"))
+    test, val = scores["test"], scores["val"]
     for document in (test, val):
         for member in document["members"]:
             member["member"] = Path(member["member"]).name

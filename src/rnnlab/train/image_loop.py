@@ -1145,6 +1145,20 @@ def ensemble_runs(
     run's best checkpoint, plus RUN/snapshots/*.safetensors with `snapshots`. Returns each member's and
     the ensemble's accuracy and loss on `split` ("test", or "val" of the runs' own data).
     """
+    return ensemble_splits(runs, (split,), data=data, snapshots=snapshots)[split]
+
+
+def ensemble_splits(
+    runs: list[str | Path],
+    splits: tuple[str, ...] = ("test",),
+    *,
+    data: str | Path | None = None,
+    snapshots: bool = False,
+) -> dict[str, dict]:
+    """`ensemble_runs` on several splits at once, {split: result}: the members load once.
+
+    With `data` (another IDX folder or cache) every split is that data's test split.
+    """
     from safetensors.torch import load_file
 
     if not runs:
@@ -1167,16 +1181,21 @@ def ensemble_runs(
                 f"{run} classifies other classes or image sizes than {runs[0]}; an ensemble needs "
                 "models of the same task."
             )
-    classes = first["classes"]
+    config = from_dict(ImageRunConfig, first["config"])
     if data is None:
-        config = from_dict(ImageRunConfig, first["config"])
         data_config = from_dict(ImageDataConfig, {**to_dict(config.data), "path": first["data"]})
-        splits = load_splits(data_config)
-        images = splits.test if split == "test" else splits.val
+        loaded = load_splits(data_config)
+        sets = {split: loaded.test if split == "test" else loaded.val for split in splits}
     else:
         dataset = load_image_data(data)
-        config = from_dict(ImageRunConfig, first["config"])
-        images = select_classes(dataset.test, config.data.classes) if config.data.classes else dataset.test
+        test = select_classes(dataset.test, config.data.classes) if config.data.classes else dataset.test
+        sets = {split: test for split in splits}
+    classes = first["classes"]
+    return {split: _score_ensemble(members, images, classes, split) for split, images in sets.items()}
+
+
+def _score_ensemble(members: list, images, classes: list[str], split: str) -> dict:
+    """Each member's and the averaged probabilities' accuracy and loss on `images`."""
     results = []
     total = None
     for name, model, member_config in members:
