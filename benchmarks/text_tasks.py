@@ -6,8 +6,8 @@
             (the last with word dropout) trained on the snippets alone; the same mean-pooling BiLSTM
             trained on the snippets plus the ~49,000 sentences of the 1,500 full reviews, each labelled
             by its review (`polarity-weak`), and that run fine-tuned on the snippets alone
-            (`--pretrained`); bag-of-words logistic regressions on the same two training sets; and
-            ensembles (probabilities averaged after temperature calibration on val). Every choice
+            (`--pretrained`); bag-of-words logistic regressions, plain and NB-weighted, on the same
+            two training sets; and ensembles (probabilities averaged after temperature calibration on val). Every choice
             (checkpoints, L2, temperatures) is made on the 400 val snippets; test is only reported;
 * tag       ptb-pos-sample (800 / 100 / 100 sentences): BiLSTM tagger with and without character
             features, against the most-frequent-tag baseline; accuracy on all and on unknown words;
@@ -143,33 +143,40 @@ def bench_classify(args) -> dict:
     # The bag-of-words models: fitted in each run on that run's training data (L2 picked on val).
     bows = {"snippets": results["max"], "snippets + weak": results["weak"]}
     # Ensembles: members temperature-calibrated on val, then their probabilities averaged.
-    task, _, _ = load_task_run(runs["max"])
-    task.load_data(saved=task.state())
+    tasks = {}
+    for data, run in (("snippets", runs["max"]), ("snippets + weak", runs["weak"])):
+        tasks[data], _, _ = load_task_run(run)
+        tasks[data].load_data(saved=tasks[data].state())
+    task = tasks["snippets"]  # val and test are the same 400 + 400 snippets in both
     index = {label: i for i, label in enumerate(task.labels)}
-    tokens = lambda split: [task.vocab.split(t) for t, _ in task.raw[split]]
+    tokens = lambda t, split: [t.vocab.split(text) for text, _ in t.raw[split]]
     gold = {split: torch.tensor([index[label] for _, label in task.raw[split]]) for split in ("val", "test")}
     # The plain bag of words, and Wang & Manning's NBSVM (a logistic loss here): the same features
     # scaled by their naive-Bayes log-count ratios; bigrams and alpha = 1 as in their paper. L2 on val.
+    # Each on the snippets alone and on the snippets + weak sentences (ratios and fit on all of it).
     members, l2 = {}, {}
-    for name, nb in (("bag-of-words", False), ("nb-bag-of-words", True)):
-        model = BagOfWordsClassifier(nb=nb, alpha=1.0).fit(
-            tokens("train"),
-            [index[label] for _, label in task.raw["train"]],
-            len(task.labels),
-            val=(tokens("val"), gold["val"].tolist()),
-        )
-        members[name] = {split: model.predict_proba(tokens(split)).log() for split in gold}
-        l2[name] = model.l2
-    results["nb-bag-of-words"] = {
-        "l2": l2["nb-bag-of-words"],
-        **{
-            split: {
-                "accuracy": float((lp.argmax(1) == gold[split]).float().mean()),
-                "macro_f1": macro_f1(lp.argmax(1).tolist(), gold[split].tolist(), len(task.labels)),
-            }
-            for split, lp in members["nb-bag-of-words"].items()
-        },
-    }
+    for data, t in tasks.items():
+        for kind, nb in (("bag-of-words", False), ("nb-bag-of-words", True)):
+            name = kind if data == "snippets" else f"{kind} (weak)"
+            model = BagOfWordsClassifier(nb=nb, alpha=1.0).fit(
+                tokens(t, "train"),
+                [index[label] for _, label in t.raw["train"]],
+                len(task.labels),
+                val=(tokens(task, "val"), gold["val"].tolist()),
+            )
+            members[name] = {split: model.predict_proba(tokens(task, split)).log() for split in gold}
+            l2[name] = model.l2
+    for name in ("nb-bag-of-words", "nb-bag-of-words (weak)"):
+        results[name] = {
+            "l2": l2[name],
+            **{
+                split: {
+                    "accuracy": float((lp.argmax(1) == gold[split]).float().mean()),
+                    "macro_f1": macro_f1(lp.argmax(1).tolist(), gold[split].tolist(), len(task.labels)),
+                }
+                for split, lp in members[name].items()
+            },
+        }
     for name, run in runs.items():
         t, m, _ = load_task_run(run)
         t.load_data(saved=t.state())
@@ -188,6 +195,7 @@ def bench_classify(args) -> dict:
         "all networks above + bag-of-words (snippets)": ["bag-of-words", *runs],
         "fine-tuned network + NB bag-of-words (snippets)": ["nb-bag-of-words", "weak+tuned"],
         "all networks above + NB bag-of-words (snippets)": ["nb-bag-of-words", *runs],
+        "fine-tuned network + NB bag-of-words (snippets + weak)": ["nb-bag-of-words (weak)", "weak+tuned"],
     }
     results["ensembles"] = {"temperatures": temperatures}
     for label, names in ensembles.items():
@@ -209,17 +217,18 @@ def bench_classify(args) -> dict:
                 "-",
             ]
         )
-    r = results["nb-bag-of-words"]
-    rows.append(
-        [
-            "NB-weighted bag-of-words LR (1-2 grams)",
-            "snippets",
-            r["val"]["accuracy"],
-            r["test"]["accuracy"],
-            r["test"]["macro_f1"],
-            "-",
-        ]
-    )
+    for name, data in (("nb-bag-of-words", "snippets"), ("nb-bag-of-words (weak)", "snippets + weak")):
+        r = results[name]
+        rows.append(
+            [
+                "NB-weighted bag-of-words LR (1-2 grams)",
+                data,
+                r["val"]["accuracy"],
+                r["test"]["accuracy"],
+                r["test"]["macro_f1"],
+                "-",
+            ]
+        )
     for name, (label, data, _) in CLASSIFY_CONFIGS.items():
         r = results[name]
         rows.append(
