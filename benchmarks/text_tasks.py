@@ -7,8 +7,9 @@
             trained on the snippets plus the ~49,000 sentences of the 1,500 full reviews, each labelled
             by its review (`polarity-weak`), and that run fine-tuned on the snippets alone
             (`--pretrained`); bag-of-words logistic regressions, plain and NB-weighted, on the same
-            two training sets; and ensembles (probabilities averaged after temperature calibration on val). Every choice
-            (checkpoints, L2, temperatures) is made on the 400 val snippets; test is only reported;
+            two training sets; and ensembles (probabilities averaged after temperature calibration on
+            val). Every choice (checkpoints, L2, temperatures) is made on the 400 val snippets; test
+            is only reported;
 * tag       ptb-pos-sample (800 / 100 / 100 sentences): BiLSTM tagger with and without character
             features, against the most-frequent-tag baseline; accuracy on all and on unknown words;
 * dates     40,000 generated dates -> ISO: exact match on held-out days in the trained formats and on
