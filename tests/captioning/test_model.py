@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnlab.errors import UserError
 from rnnlab.generate import beam_search, greedy_decode
 from rnnlab.models.captioner import (
     CaptionEncoderConfig,
@@ -412,3 +413,20 @@ def test_attention_entropy_adds_the_mean_entropy_of_alpha_per_word():
     assert sharp.loss(grid, captions)[1]["attention_entropy"] < parts["attention_entropy"]
     with pytest.raises(UserError, match="model.attention_entropy"):
         CaptionerConfig(attention_entropy=-1.0)
+
+
+def test_smooth_averages_each_annotation_over_its_neighbourhood():
+    # model.smooth=3: a_l becomes the mean of the 3×3 block of grid locations around l (those inside)
+    torch.manual_seed(10)
+    model = features_model("soft", L=9, smooth=3, positions=False).eval()
+    grid = torch.randn(2, 9, 6)
+    a = model.init_state(grid).annotations  # (2, 9, 6) on a 3×3 grid
+    cells = grid.reshape(2, 3, 3, 6)
+    assert torch.allclose(a[:, 4], cells.mean((1, 2)), atol=1e-6)  # the middle sees all nine
+    assert torch.allclose(a[:, 0], cells[:, :2, :2].mean((1, 2)), atol=1e-6)  # a corner, four
+    assert torch.allclose(a[:, 1], cells[:, :2, :].mean((1, 2)), atol=1e-6)  # an edge, six
+    plain = features_model("soft", L=9, positions=False).eval()
+    assert torch.equal(plain.init_state(grid).annotations, grid)
+    for bad in (0, 2, 1.5):
+        with pytest.raises(UserError, match="model.smooth must be an odd integer"):
+            CaptionerConfig(smooth=bad)

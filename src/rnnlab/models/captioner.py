@@ -65,6 +65,12 @@ item to name it (a variant, not the paper).
 prior that the decoder looks at one place per word, as hard attention does, while training stays
 differentiable. It says nothing about where to look; the ground-truth boxes are never used.
 
+``model.smooth = k`` (odd, > 1) replaces every annotation by the mean of the k×k block of locations
+around it before anything reads the grid (a fixed average pool, stride 1): one location then carries
+what its neighbourhood shows, so a decoder can name an item while looking at the item's middle alone,
+instead of spreading its attention over every location that sees part of the item (a variant, not
+the paper).
+
 ``model.coordinates = true`` appends each location's fixed centre (x_l, y_l) ∈ [-1, 1]² to a_l
 ("CoordConv"): the context then carries Σ_l α_tl (x_l, y_l), where the model looked, from the first
 step on, with nothing to learn.
@@ -129,6 +135,7 @@ class CaptionerConfig:
     gate: bool = True  # the gating scalar β_t (soft and hard)
     positions: bool = True  # learned location embeddings p_l added to the annotations
     coordinates: bool = False  # append each location's fixed (x, y) in [-1, 1] to its annotation
+    smooth: int = 1  # soft/hard: k > 1 replaces each a_l by the mean of its k×k neighbourhood on the grid
     context_in_cell: bool = True  # feed z_t into the cell (the paper); False: z_t reaches the output only
     where_in_cell: bool = False  # feed the centre of the attention, Σ_l α_tl (x_l, y_l), into the cell
     image_h0: bool = True  # soft/hard: h_0, c_0 from the mean annotation (the paper); False: learned
@@ -163,6 +170,8 @@ class CaptionerConfig:
             )
         if not 0.0 <= self.baseline_decay < 1.0:
             raise UserError(f"model.baseline_decay must be in [0, 1) (got {self.baseline_decay!r}).")
+        if not isinstance(self.smooth, int) or self.smooth < 1 or self.smooth % 2 == 0:
+            raise UserError(f"model.smooth must be an odd integer ≥ 1 (got {self.smooth!r}).")
         if self.image_vector not in ("mean", "flatten"):
             raise UserError(f"model.image_vector must be mean or flatten (got {self.image_vector!r}).")
         if isinstance(self.encoder, dict):
@@ -315,6 +324,8 @@ class Captioner(nn.Module):
         if self.mode == "init":
             h0 = self.project(self.image_vector(grid))  # (B, H)
             return CaptionState((h0, torch.zeros_like(h0)) if self.is_lstm else h0, None, None)
+        if self.config.smooth > 1:
+            grid = self.smoothed(grid)
         a = grid + self.positions if self.positions is not None else grid  # (B, L, D)
         if self.coordinates is not None:
             a = torch.cat(
@@ -324,6 +335,14 @@ class Captioner(nn.Module):
         h0 = torch.tanh(self.init_h(mean))  # (B, H); without image_h0 tanh(b_init_h), the same for all
         hidden = (h0, torch.tanh(self.init_c(mean))) if self.is_lstm else h0
         return CaptionState(hidden, a, self.attention.project_keys(a))
+
+    def smoothed(self, grid: Tensor) -> Tensor:
+        """(B, L, D) -> (B, L, D): each annotation replaced by the mean of the k×k block of grid
+        locations around it (k = `smooth`; at the border, of the locations inside the grid)."""
+        (B, L, D), (h, w), k = grid.shape, self.grid_shape, self.config.smooth
+        image = grid.transpose(1, 2).reshape(B, D, h, w)
+        pooled = F.avg_pool2d(image, k, stride=1, padding=k // 2, count_include_pad=False)
+        return pooled.reshape(B, D, L).transpose(1, 2)
 
     def step_with_attention(
         self, tokens: Tensor, state: CaptionState, how: str | None = None, expected: Tensor | None = None
