@@ -134,6 +134,32 @@ CLASSIFY_CONFIGS = {
 }
 
 
+def cross_validate(
+    texts: list[list[str]], labels: list[int], num_classes: int, nb: bool, folds: int = 10
+) -> dict:
+    """Accuracy of a bag of words over `folds` folds of all the snippets (a seeded shuffle): each fold
+    is scored by a model fitted on the rest, whose L2 is picked on a 400-text slice of that rest.
+    On 4,000 texts this measures accuracy about three times more precisely than 400 test texts."""
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0)).tolist()
+    accuracies = []
+    for k in range(folds):
+        held = set(order[k::folds])
+        rest = [i for i in order if i not in held]
+        pick, fit = rest[:400], rest[400:]
+        model = BagOfWordsClassifier(nb=nb, alpha=1.0).fit(
+            [texts[i] for i in fit],
+            [labels[i] for i in fit],
+            num_classes,
+            val=([texts[i] for i in pick], [labels[i] for i in pick]),
+        )
+        scored = sorted(held)
+        predicted = model.predict_proba([texts[i] for i in scored]).argmax(1)
+        accuracies.append(float((predicted == torch.tensor([labels[i] for i in scored])).float().mean()))
+    mean = sum(accuracies) / folds
+    spread = (sum((a - mean) ** 2 for a in accuracies) / (folds - 1)) ** 0.5
+    return {"accuracy": mean, "standard_error": spread / folds**0.5, "folds": accuracies}
+
+
 def bench_classify(args) -> dict:
     fetch("polarity")
     fetch("polarity-weak")
@@ -205,6 +231,15 @@ def bench_classify(args) -> dict:
             probs = sum((members[n][split] / temperatures[n]).softmax(dim=1) for n in names)
             scores[split] = float((probs.argmax(1) == gold[split]).float().mean())
         results["ensembles"][label] = {"members": names, **scores}
+    # Cross-validation over all 4,000 snippets (train, val and test pooled): a second, less noisy
+    # measurement of the two bag-of-words models; the held-out test above stays the reported one.
+    splits = ("train", "val", "test")
+    pooled = [(tokens(task, split), [index[label] for _, label in task.raw[split]]) for split in splits]
+    texts, labels = [t for ts, _ in pooled for t in ts], [y for _, ys in pooled for y in ys]
+    results["cross-validation"] = {
+        name: cross_validate(texts, labels, len(task.labels), nb)
+        for name, nb in (("bag-of-words", False), ("nb-bag-of-words", True))
+    }
     rows = []
     for data, r in bows.items():
         b = {"val": r["baseline val"], "test": r["baseline test"]}
@@ -253,6 +288,11 @@ def bench_classify(args) -> dict:
             rows,
         )
     )
+    for name, cv in results["cross-validation"].items():
+        print(
+            f"10-fold cross-validation on all {len(texts):,} snippets, {name}: accuracy "
+            f"{cv['accuracy']:.4f} ± {cv['standard_error']:.4f} (standard error over the folds)"
+        )
     best = max(CLASSIFY_CONFIGS, key=lambda name: results[name]["val"]["accuracy"])
     print(
         f"confusion (test, {best}, the network best on val; rows truth, columns predicted, labels "
