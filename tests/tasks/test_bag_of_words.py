@@ -48,3 +48,17 @@ def test_nb_with_three_classes_is_one_against_the_rest():
     predicted = model.predict_proba(texts).argmax(1).tolist()
     assert predicted == labels
     assert model.predict_proba([["so", "middling"]]).argmax() == 2
+
+
+def test_fit_records_the_validation_accuracy_of_every_l2_and_keeps_the_best():
+    val = ([["good", "film"], ["bad", "cast"], ["a", "dull", "cast"], ["fun", "and", "dull"]], [1, 0, 1, 0])
+    grid = (1e-4, 1e-2, 1.0)
+    model = BagOfWordsClassifier().fit(TEXTS, LABELS, 2, val=val, grid=grid)
+    assert list(model.val_accuracies) == list(grid)
+    for l2 in grid:  # each recorded value is that L2's own fit scored on val
+        alone = BagOfWordsClassifier().fit(TEXTS, LABELS, 2, grid=(l2,))
+        predicted = alone.predict_proba(val[0]).argmax(1)
+        assert model.val_accuracies[l2] == float((predicted == torch.tensor(val[1])).float().mean())
+    assert model.l2 == max(grid, key=model.val_accuracies.get)  # the first of the best
+    refit = model.fit(TEXTS, LABELS, 2, grid=(1e-3,))  # no val: nothing recorded, the one L2 kept
+    assert refit.val_accuracies == {} and refit.l2 == 1e-3

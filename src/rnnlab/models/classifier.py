@@ -158,6 +158,7 @@ class BagOfWordsClassifier:
         self.weight: Tensor | None = None  # (F + 1, C); with nb and C > 2, (C, F + 1, 2) one-vs-rest
         self.ratios: Tensor | None = None  # nb: (1, F + 1) for two classes, else (C, F + 1)
         self.l2 = 0.0
+        self.val_accuracies: dict[float, float] = {}  # fit with val: its accuracy for each L2 tried
 
     def _grams(self, tokens: list[str]) -> set[tuple[str, ...]]:
         return {
@@ -197,7 +198,7 @@ class BagOfWordsClassifier:
         X_val = self._matrix(val[0]) if val is not None else None
         if self.nb:
             self.ratios = self._nb_ratios(X, y, num_classes)
-        best = None
+        best, self.val_accuracies = None, {}
         for l2 in grid if val is not None else (grid[len(grid) // 2],):
             weight = self._fit(X, y, num_classes, l2)
             if val is None:
@@ -205,6 +206,7 @@ class BagOfWordsClassifier:
                 break
             scores = self._scores(X_val, weight)  # (N_val, C)
             accuracy = float(scores.argmax(1).eq(torch.tensor(val[1])).float().mean())
+            self.val_accuracies[l2] = accuracy
             if best is None or accuracy > best[0]:
                 best = (accuracy, l2, weight)
         _, self.l2, self.weight = best
