@@ -9,7 +9,9 @@
             (`--pretrained`); bag-of-words logistic regressions, plain and NB-weighted, on the same
             two training sets; and ensembles (probabilities averaged after temperature calibration on
             val). Every choice (checkpoints, L2, temperatures) is made on the 400 val snippets; test
-            is only reported;
+            is only reported. Beside them: a bag of words whose settings 10-fold cross-validation on
+            train + val picks (`CV_SETTINGS`), fitted on train + val; and 10-fold cross-validation of
+            both bag-of-words models over all 4,000 snippets, a less noisy second measurement;
 * tag       ptb-pos-sample (800 / 100 / 100 sentences): BiLSTM tagger with and without character
             features, against the most-frequent-tag baseline; accuracy on all and on unknown words;
 * dates     40,000 generated dates -> ISO: exact match on held-out days in the trained formats and on
