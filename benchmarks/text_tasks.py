@@ -306,31 +306,18 @@ def bench_classify(args) -> dict:
             "macro_f1": macro_f1(predicted.tolist(), gold["test"].tolist(), len(task.labels)),
         },
     }
-    rows = []
-    for data, r in bows.items():
-        b = {"val": r["baseline val"], "test": r["baseline test"]}
-        rows.append(
-            [
-                "bag-of-words LR (1-2 grams)",
-                data,
-                b["val"]["accuracy"],
-                b["test"]["accuracy"],
-                b["test"]["macro_f1"],
-                "-",
-            ]
-        )
+    bag_rows = [
+        ("bag-of-words LR (1-2 grams)", data, r["baseline val"], r["baseline test"])
+        for data, r in bows.items()
+    ]
     for name, data in (("nb-bag-of-words", "snippets"), ("nb-bag-of-words (weak)", "snippets + weak")):
-        r = results[name]
-        rows.append(
-            [
-                "NB-weighted bag-of-words LR (1-2 grams)",
-                data,
-                r["val"]["accuracy"],
-                r["test"]["accuracy"],
-                r["test"]["macro_f1"],
-                "-",
-            ]
+        bag_rows.append(
+            ("NB-weighted bag-of-words LR (1-2 grams)", data, results[name]["val"], results[name]["test"])
         )
+    rows = [
+        [label, data, val["accuracy"], test["accuracy"], test["macro_f1"], "-"]
+        for label, data, val, test in bag_rows
+    ]
     r = results["cv-selected"]
     rows.append(
         [
