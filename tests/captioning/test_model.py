@@ -219,6 +219,7 @@ def test_reorder_state_picks_rows():
         "soft-learned-h0",
         "init-flatten",
         "soft-where-only",
+        "soft-look",
     ],
 )
 def test_overfits_a_tiny_caption_set(mode):
@@ -229,6 +230,14 @@ def test_overfits_a_tiny_caption_set(mode):
         "learned-h0": {"image_h0": False},
         "flatten": {"image_vector": "flatten"},
         "where-only": {"context_in_cell": False, "where_in_cell": True, "image_h0": False},
+        "look": {  # the benchmark's scenes-soft-look decoder
+            "context_in_cell": False,
+            "where_in_cell": True,
+            "coordinates": True,
+            "image_h0": False,
+            "smooth": 3,
+            "attention_entropy": 0.02,
+        },
     }
     settings = variants.get(mode.partition("-")[2], {})
     model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
