@@ -8,10 +8,11 @@ accuracy p (measured on the very items of the test scenes) raised to the number 
 scene, averaged over the test scenes. Targets: soft attention ≥ 0.9 × bound, relation-word accuracy
 ≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it. scenes-soft-where is soft
 attention with another wiring of the decoder (`WHERE`: the cell remembers where it looked, not what it
-saw there). scenes-soft-look is that decoder made to look (`LOOK`): every caption starts from one
-learned state, so naming an item needs attention on it; each annotation is the mean of its 3×3
-neighbourhood (`model.smooth`), so the middle of an item shows the whole item; and a small entropy
-penalty (`model.attention_entropy`) asks for one place per word. The boxes are never used in training.
+saw there). scenes-soft-look is that decoder made to look (`LOOK`, on top of `WHERE`): every caption
+starts from one learned state, so naming an item needs attention on it; each annotation is the mean of
+its 3×3 neighbourhood (`model.smooth`), so the middle of an item shows the whole item; and a small
+entropy penalty (`model.attention_entropy`) asks for one place per word. The boxes are never used in
+training.
 
 Emoji (`rnnlab data fetch emoji`): soft attention, init mode (Show and Tell) and the nearest-neighbour
 baseline (the first caption of the closest training image in the soft model's encoder space; raw
@@ -115,7 +116,8 @@ WHERE = {"model": {"context_in_cell": False, "where_in_cell": True, "coordinates
 # scenes-soft-look: the WHERE decoder that must look at what it names (chosen on val among variants:
 # learned h_0 alone reached in-box 0.73-0.79; with the entropy penalty alone it named fewer items right,
 # because one location of the unsmoothed grid shows less of an item than the average of its locations).
-LOOK = {"model": {"image_h0": False, "smooth": 3, "attention_entropy": 0.02, "dropout": 0.3}}
+LOOK = merge(WHERE, {"model": {"image_h0": False, "smooth": 3, "attention_entropy": 0.02, "dropout": 0.3}})
+WIRINGS = {"": {}, "where": WHERE, "look": LOOK}  # scenes-MODE-WIRING: settings on top of SCENES
 EMOJI = {  # soft attention: ≈ 550 steps a CPU-minute on one thread
     "data": {"path": "emoji", "batch_size": 64, "image_size": 32},
     "model": {"encoder": {"channels": [32, 64, 128]}},
@@ -243,11 +245,7 @@ def scenes_row(
     mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
 ) -> dict:
     mode, _, wiring = mode.partition("-")
-    values = merge(SCENES, {"data": {"features": results["features"]["path"]}})
-    if wiring in ("where", "look"):
-        values = merge(values, WHERE)
-    if wiring == "look":
-        values = merge(values, LOOK)
+    values = merge(merge(SCENES, WIRINGS[wiring]), {"data": {"features": results["features"]["path"]}})
     config = caption_config(values, mode, budget, threads, overrides)
     run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))

@@ -136,17 +136,31 @@ CLASSIFY_CONFIGS = {
 }
 
 
+def folds(count: int, k: int, seed: int):
+    """k folds of range(count) after a seeded shuffle: (held-out indices sorted, the rest in shuffled
+    order) for each fold."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
+    for fold in range(k):
+        held = set(order[fold::k])
+        yield sorted(held), [i for i in order if i not in held]
+
+
+def split_scores(predicted: torch.Tensor, gold: torch.Tensor, num_classes: int) -> dict:
+    """Accuracy and macro-F1 of predicted class ids against the gold ones."""
+    return {
+        "accuracy": float((predicted == gold).float().mean()),
+        "macro_f1": macro_f1(predicted.tolist(), gold.tolist(), num_classes),
+    }
+
+
 def cross_validate(
-    texts: list[list[str]], labels: list[int], num_classes: int, nb: bool, folds: int = 10
+    texts: list[list[str]], labels: list[int], num_classes: int, nb: bool, k: int = 10
 ) -> dict:
-    """Accuracy of a bag of words over `folds` folds of all the snippets (a seeded shuffle): each fold
+    """Accuracy of a bag of words over `k` folds of all the snippets (a seeded shuffle): each fold
     is scored by a model fitted on the rest, whose L2 is picked on a 400-text slice of that rest.
     On 4,000 texts this measures accuracy about three times more precisely than 400 test texts."""
-    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0)).tolist()
     accuracies = []
-    for k in range(folds):
-        held = set(order[k::folds])
-        rest = [i for i in order if i not in held]
+    for scored, rest in folds(len(texts), k, seed=0):
         pick, fit = rest[:400], rest[400:]
         model = BagOfWordsClassifier(nb=nb, alpha=1.0).fit(
             [texts[i] for i in fit],
@@ -154,12 +168,11 @@ def cross_validate(
             num_classes,
             val=([texts[i] for i in pick], [labels[i] for i in pick]),
         )
-        scored = sorted(held)
         predicted = model.predict_proba([texts[i] for i in scored]).argmax(1)
         accuracies.append(float((predicted == torch.tensor([labels[i] for i in scored])).float().mean()))
-    mean = sum(accuracies) / folds
-    spread = (sum((a - mean) ** 2 for a in accuracies) / (folds - 1)) ** 0.5
-    return {"accuracy": mean, "standard_error": spread / folds**0.5, "folds": accuracies}
+    mean = sum(accuracies) / k
+    spread = (sum((a - mean) ** 2 for a in accuracies) / (k - 1)) ** 0.5
+    return {"accuracy": mean, "standard_error": spread / k**0.5, "folds": accuracies}
 
 
 # Bag-of-words settings (n-grams, alpha, NB weighting) that 10-fold cross-validation on train + val
@@ -176,25 +189,22 @@ CV_SETTINGS = (
 CV_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
-def select_by_cv(texts: list[list[str]], labels: list[int], num_classes: int, folds: int = 10) -> dict:
-    """The bag-of-words setting and L2 with the best mean accuracy over `folds` folds of these texts
+def select_by_cv(texts: list[list[str]], labels: list[int], num_classes: int, k: int = 10) -> dict:
+    """The bag-of-words setting and L2 with the best mean accuracy over `k` folds of these texts
     (a seeded shuffle; each fold scored by a model fitted on the others), and every candidate's score."""
-    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(1)).tolist()
     scores, best = {}, None
     for ngrams, alpha, nb in CV_SETTINGS:
         total = dict.fromkeys(CV_GRID, 0.0)
-        for k in range(folds):
-            held = set(order[k::folds])
-            fit = [i for i in order if i not in held]
+        for held, fit in folds(len(texts), k, seed=1):
             model = BagOfWordsClassifier(ngrams=ngrams, nb=nb, alpha=alpha).fit(
                 [texts[i] for i in fit],
                 [labels[i] for i in fit],
                 num_classes,
-                val=([texts[i] for i in sorted(held)], [labels[i] for i in sorted(held)]),
+                val=([texts[i] for i in held], [labels[i] for i in held]),
                 grid=CV_GRID,
             )
             for l2, accuracy in model.val_accuracies.items():
-                total[l2] += accuracy / folds
+                total[l2] += accuracy / k
         for l2, accuracy in total.items():
             scores[f"ngrams={ngrams} alpha={alpha} nb={nb} l2={l2:g}"] = accuracy
             if best is None or accuracy > best[0]:
@@ -241,10 +251,7 @@ def bench_classify(args) -> dict:
         results[name] = {
             "l2": l2[name],
             **{
-                split: {
-                    "accuracy": float((lp.argmax(1) == gold[split]).float().mean()),
-                    "macro_f1": macro_f1(lp.argmax(1).tolist(), gold[split].tolist(), len(task.labels)),
-                }
+                split: split_scores(lp.argmax(1), gold[split], len(task.labels))
                 for split, lp in members[name].items()
             },
         }
@@ -277,35 +284,22 @@ def bench_classify(args) -> dict:
         results["ensembles"][label] = {"members": names, **scores}
     # Cross-validation over all 4,000 snippets (train, val and test pooled): a second, less noisy
     # measurement of the two bag-of-words models; the held-out test above stays the reported one.
-    splits = ("train", "val", "test")
-    pooled = [(tokens(task, split), [index[label] for _, label in task.raw[split]]) for split in splits]
-    texts, labels = [t for ts, _ in pooled for t in ts], [y for _, ys in pooled for y in ys]
+    # (train and val first: the first 3,600 are what the selection below may see)
+    texts = [t for split in ("train", "val", "test") for t in tokens(task, split)]
+    labels = [index[label] for split in ("train", "val", "test") for _, label in task.raw[split]]
     results["cross-validation"] = {
         name: cross_validate(texts, labels, len(task.labels), nb)
         for name, nb in (("bag-of-words", False), ("nb-bag-of-words", True))
     }
     # Settings chosen by 10-fold cross-validation on train + val (3,600 snippets), then one model
     # fitted on all of them with those settings and scored on test once.
-    seen = ("train", "val")
-    chosen = select_by_cv(
-        [t for split in seen for t in tokens(task, split)],
-        [index[label] for split in seen for _, label in task.raw[split]],
-        len(task.labels),
-    )
+    seen = len(task.raw["train"]) + len(task.raw["val"])
+    chosen = select_by_cv(texts[:seen], labels[:seen], len(task.labels))
     model = BagOfWordsClassifier(ngrams=chosen["ngrams"], nb=chosen["nb"], alpha=chosen["alpha"]).fit(
-        [t for split in seen for t in tokens(task, split)],
-        [index[label] for split in seen for _, label in task.raw[split]],
-        len(task.labels),
-        grid=(chosen["l2"],),
+        texts[:seen], labels[:seen], len(task.labels), grid=(chosen["l2"],)
     )
-    predicted = model.predict_proba(tokens(task, "test")).argmax(1)
-    results["cv-selected"] = {
-        **chosen,
-        "test": {
-            "accuracy": float((predicted == gold["test"]).float().mean()),
-            "macro_f1": macro_f1(predicted.tolist(), gold["test"].tolist(), len(task.labels)),
-        },
-    }
+    predicted = model.predict_proba(texts[seen:]).argmax(1)
+    results["cv-selected"] = {**chosen, "test": split_scores(predicted, gold["test"], len(task.labels))}
     bag_rows = [
         ("bag-of-words LR (1-2 grams)", data, r["baseline val"], r["baseline test"])
         for data, r in bows.items()
