@@ -1,10 +1,12 @@
 """The bag-of-words baseline: plain and naive-Bayes-weighted (NBSVM-style) logistic regression."""
 
 import math
+from collections import Counter
 
+import pytest
 import torch
 
-from rnnlab.models.classifier import BagOfWordsClassifier
+from rnnlab.models.classifier import BagOfWordsClassifier, mark_negation
 
 TEXTS = [
     "a good film".split(),
@@ -62,3 +64,38 @@ def test_fit_records_the_validation_accuracy_of_every_l2_and_keeps_the_best():
     assert model.l2 == max(grid, key=model.val_accuracies.get)  # the first of the best
     refit = model.fit(TEXTS, LABELS, 2, grid=(1e-3,))  # no val: nothing recorded, the one L2 kept
     assert refit.val_accuracies == {} and refit.l2 == 1e-3
+
+
+def test_mark_negation_marks_words_up_to_the_end_of_the_clause():
+    tokens = "it isn't funny or smart , but never dull . not".split()
+    assert mark_negation(tokens) == [
+        "it", "isn't", "funny_NEG", "or_NEG", "smart_NEG", ",", "but", "never", "dull_NEG", ".", "not",
+    ]  # fmt: skip
+    assert mark_negation("a good film".split()) == ["a", "good", "film"]
+    model = BagOfWordsClassifier(negation=True).fit([["not", "good"], ["good"]], [0, 1], 2, grid=(1e-3,))
+    assert set(model.features) == {("not",), ("good_NEG",), ("not", "good_NEG"), ("good",)}
+
+
+def test_prior_texts_add_their_weighted_counts_to_the_ratios_and_nothing_else():
+    prior = (["good good".split(), "a bad cast".split(), "awful film".split()], [1, 0, 0])
+    alone = BagOfWordsClassifier(ngrams=1, nb=True).fit(TEXTS, LABELS, 2, grid=(1e-3,))
+    model = BagOfWordsClassifier(ngrams=1, nb=True, prior_weight=0.25)
+    model.fit(TEXTS, LABELS, 2, grid=(1e-3,), prior=prior)
+    assert model.features == alone.features  # "awful" is only in the prior: not a feature
+    vocabulary = list(model.features)
+    counts = {1: Counter(), 0: Counter()}  # texts holding each word, the prior ones weighted 0.25
+    for texts, labels, weight in ((TEXTS, LABELS, 1.0), (*prior, 0.25)):
+        for tokens, label in zip(texts, labels):
+            for word in set(tokens):
+                counts[label][(word,)] += weight
+    p = torch.tensor([counts[1][w] + 1.0 for w in vocabulary])
+    q = torch.tensor([counts[0][w] + 1.0 for w in vocabulary])
+    torch.testing.assert_close(model.ratios[0, :-1], torch.log((p / p.sum()) / (q / q.sum())))
+    assert model.ratios[0, vocabulary.index(("cast",))] < alone.ratios[0, vocabulary.index(("cast",))]
+    # weight 0 is no prior at all; a prior needs the NB weighting
+    zero = BagOfWordsClassifier(ngrams=1, nb=True, prior_weight=0.0).fit(
+        TEXTS, LABELS, 2, grid=(1e-3,), prior=prior
+    )
+    assert torch.equal(zero.ratios, alone.ratios) and torch.equal(zero.weight, alone.weight)
+    with pytest.raises(ValueError, match="nb=True"):
+        BagOfWordsClassifier().fit(TEXTS, LABELS, 2, prior=prior)

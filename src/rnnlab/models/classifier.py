@@ -135,6 +135,30 @@ class SequenceClassifier(nn.Module):
 # ----- the bag-of-words baseline -----------------------------------------------------------------
 
 
+NEGATIONS = frozenset({"not", "no", "never", "nothing", "nor", "neither", "none", "cannot", "without"})
+CLAUSE_ENDS = frozenset(".,;:!?")
+
+
+def mark_negation(tokens: list[str]) -> list[str]:
+    """Add `_NEG` to every word after a negation up to the end of its clause (Das & Chen 2001; Pang,
+    Lee & Vaithyanathan 2002). A negation is a word of `NEGATIONS` or one ending in "n't"; a clause
+    ends at a punctuation mark of `CLAUSE_ENDS`.
+
+    >>> mark_negation("it isn't funny , but not dull".split())
+    ['it', "isn't", 'funny_NEG', ',', 'but', 'not', 'dull_NEG']
+    """
+    marked, negated = [], False
+    for token in tokens:
+        if token in CLAUSE_ENDS:
+            negated = False
+            marked.append(token)
+            continue
+        marked.append(token + "_NEG" if negated else token)
+        if token in NEGATIONS or token.endswith("n't"):
+            negated = True
+    return marked
+
+
 class BagOfWordsClassifier:
     """Multinomial logistic regression on the presence of words and word pairs (unigrams + bigrams).
 
@@ -147,13 +171,34 @@ class BagOfWordsClassifier:
     feature's counts in the texts of one class and of the others, plus `alpha`. A word that only one
     class uses starts out weighted up, which helps most when the training set is small. Two classes
     share one r; with more, each class gets its own one-vs-rest model and the softmax of their scores.
+
+    Two more options, both off by default:
+
+    * `negation=True` marks negated words (`mark_negation`): "not good" gives the features `not`,
+      `good_NEG` and `not good_NEG`, so a word's weight is not spent on its own negation.
+    * `fit(..., prior=(texts, labels))` (with `nb=True`): more labelled texts — a larger, noisier or
+      out-of-domain set — that only inform the log-count ratios, each counting `prior_weight` of a
+      training text. They add no rows to the regression and no features (an n-gram the training
+      texts lack has no weight to scale), and weight 0 is the same as no prior. A small weight
+      lets a big weakly labelled set sharpen the ratios of rare n-grams while the training texts
+      still decide.
     """
 
-    def __init__(self, ngrams: int = 2, min_count: int = 1, nb: bool = False, alpha: float = 1.0) -> None:
+    def __init__(
+        self,
+        ngrams: int = 2,
+        min_count: int = 1,
+        nb: bool = False,
+        alpha: float = 1.0,
+        negation: bool = False,
+        prior_weight: float = 0.1,
+    ) -> None:
         self.ngrams = ngrams
         self.min_count = min_count
         self.nb = nb
         self.alpha = alpha
+        self.negation = negation
+        self.prior_weight = prior_weight
         self.features: dict[tuple[str, ...], int] = {}
         self.weight: Tensor | None = None  # (F + 1, C); with nb and C > 2, (C, F + 1, 2) one-vs-rest
         self.ratios: Tensor | None = None  # nb: (1, F + 1) for two classes, else (C, F + 1)
@@ -161,6 +206,8 @@ class BagOfWordsClassifier:
         self.val_accuracies: dict[float, float] = {}  # fit with val: its accuracy for each L2 tried
 
     def _grams(self, tokens: list[str]) -> set[tuple[str, ...]]:
+        if self.negation:
+            tokens = mark_negation(tokens)
         return {
             tuple(tokens[i : i + n]) for n in range(1, self.ngrams + 1) for i in range(len(tokens) - n + 1)
         }
@@ -190,14 +237,18 @@ class BagOfWordsClassifier:
         num_classes: int,
         val: tuple[list[list[str]], list[int]] | None = None,
         grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3),
+        prior: tuple[list[list[str]], list[int]] | None = None,
     ) -> BagOfWordsClassifier:
+        if prior is not None and not self.nb:
+            raise ValueError("prior texts only inform the naive-Bayes ratios: fit with nb=True")
         counts = Counter(gram for tokens in texts for gram in self._grams(tokens))
         kept = sorted(gram for gram, n in counts.items() if n >= self.min_count)
         self.features = {gram: i for i, gram in enumerate(kept)}
         X, y = self._matrix(texts), torch.tensor(labels)
         X_val = self._matrix(val[0]) if val is not None else None
         if self.nb:
-            self.ratios = self._nb_ratios(X, y, num_classes)
+            extra = self._prior_counts(*prior, num_classes) if prior is not None else None
+            self.ratios = self._nb_ratios(X, y, num_classes, extra)  # (K, F + 1)
         best, self.val_accuracies = None, {}
         for l2 in grid if val is not None else (grid[len(grid) // 2],):
             weight = self._fit(X, y, num_classes, l2)
@@ -212,7 +263,15 @@ class BagOfWordsClassifier:
         _, self.l2, self.weight = best
         return self
 
-    def _nb_ratios(self, X: Tensor, y: Tensor, num_classes: int) -> Tensor:
+    def _prior_counts(self, texts: list[list[str]], labels: list[int], num_classes: int) -> Tensor:
+        """(C, F) prior texts of each class that hold each feature, times `prior_weight`."""
+        counts = torch.zeros(num_classes, len(self.features))
+        for tokens, label in zip(texts, labels, strict=True):
+            cols = [self.features[g] for g in self._grams(tokens) if g in self.features]
+            counts[label, cols] += 1
+        return counts * self.prior_weight
+
+    def _nb_ratios(self, X: Tensor, y: Tensor, num_classes: int, prior: Tensor | None = None) -> Tensor:
         """Log-count ratios, (1, F + 1) for two classes (class 1 against class 0), else (C, F + 1)."""
         counts = torch.stack(
             [
@@ -221,6 +280,8 @@ class BagOfWordsClassifier:
             ]
         )  # (C, F + 1) texts of each class that hold each feature
         counts = counts[:, :-1]  # the bias column is not a feature
+        if prior is not None:
+            counts = counts + prior
         ratios = []
         for c in (1,) if num_classes == 2 else range(num_classes):
             p = counts[c] + self.alpha
