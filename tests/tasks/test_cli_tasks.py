@@ -149,6 +149,49 @@ def test_bad_classification_input_is_a_one_line_error(cli, tmp_path, content, fl
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_the_baseline_section_chooses_the_bag_of_words_and_its_prior_texts(cli, reviews_csv, tmp_path):
+    prior = tmp_path / "prior.csv"  # the run's own 40 reviews (its 32 training texts count once) + 10
+    extra = "\n".join(f'"superb prior{i}",pos' if i % 2 else f'"awful prior{i}",neg' for i in range(10))
+    prior.write_text(reviews_csv.read_text(encoding="utf-8") + extra + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    options = ["nb=true", "negation=true", "ngrams=3", "alpha=0.5", f"prior={prior}", "prior_weight=0.25"]
+    flags = [arg for option in options for arg in ("--set", f"baseline.{option}")]
+    code, _, err = cli("train", "classify", "--data", reviews_csv, "--out", run, "--steps", 2, *flags, *TINY)
+    assert code == 0, err
+    baseline = json.loads((run / "baseline.json").read_text(encoding="utf-8"))
+    assert baseline["model"] == (
+        "bag-of-words logistic regression (1-3 grams, NB-weighted, alpha 0.5, negation marked, "
+        "18 prior texts at 0.25)"
+    )
+    assert 0 <= baseline["test"]["accuracy"] <= 1
+    # Bad prior settings end in one line, before anything is written: the run above is kept.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nfine,pos\ngrim,meh\n", encoding="utf-8")
+    for setting, message in (
+        (f"baseline.prior={tmp_path / 'missing.csv'}", "missing.csv"),
+        (f"baseline.prior={bad}", "has labels ['meh'] that the training data lacks"),
+        ("baseline.prior_weight=-1", "baseline.prior_weight must be 0 or more"),
+    ):
+        args = ["--set", "baseline.nb=true", "--set", f"baseline.prior={prior}", "--set", setting]
+        code, _, err = cli(
+            "train", "classify", "--data", reviews_csv, "--out", run, "--force", "--steps", 2, *args, *TINY
+        )
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    code, _, err = cli(
+        "train",
+        "classify",
+        "--data",
+        reviews_csv,
+        "--out",
+        tmp_path / "r",
+        "--set",
+        f"baseline.prior={prior}",
+        *TINY,
+    )
+    assert code == 2 and "set baseline.nb=true too" in err, err
+    assert json.loads((run / "baseline.json").read_text(encoding="utf-8")) == baseline
+
+
 def test_over_long_inputs_are_truncated_with_a_warning(cli, tmp_path):
     path = tmp_path / "long.csv"
     path.write_text(

@@ -140,10 +140,34 @@ class ClassifyDataConfig:
 
 
 @dataclass
+class BagOfWordsConfig:
+    """The bag-of-words baseline fitted beside every classify run (`BagOfWordsClassifier`)."""
+
+    ngrams: int = 2  # word n-grams 1..ngrams
+    nb: bool = False  # scale the features by their naive-Bayes log-count ratios (NBSVM)
+    alpha: float = 1.0  # the ratios' smoothing count
+    negation: bool = False  # mark the words after "not", "n't", "never", ... up to punctuation
+    prior: str = ""  # more labelled texts (file, folder or dataset name; its train split) in --data's
+    # format and columns, counted in the NB ratios only
+    prior_weight: float = 0.1  # what one prior text counts, against 1 for a training text
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ngrams, int) or self.ngrams < 1:
+            raise UserError(f"baseline.ngrams must be a positive integer (got {self.ngrams!r}).")
+        if not self.alpha > 0:
+            raise UserError(f"baseline.alpha must be positive (got {self.alpha!r}).")
+        if not self.prior_weight >= 0:
+            raise UserError(f"baseline.prior_weight must be 0 or more (got {self.prior_weight!r}).")
+        if self.prior and not self.nb:
+            raise UserError("baseline.prior only informs the naive-Bayes ratios: set baseline.nb=true too.")
+
+
+@dataclass
 class ClassifyRunConfig:
     task: str = "classify"
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    baseline: BagOfWordsConfig = field(default_factory=BagOfWordsConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-3))
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: SupervisedTrainConfig = field(
@@ -165,6 +189,7 @@ class ClassifyTask:
         self.splits: dict[str, list] = {}
         self.raw: dict[str, list[tuple[str, str]]] = {}
         self.pretrained: Pretrained | None = None  # set by load_data for a fresh fine-tuning run
+        self.prior: list[tuple[str, str]] = []  # baseline.prior's rows, read by load_data for a fresh run
 
     # ---- data -----------------------------------------------------------------------------------
 
@@ -194,6 +219,7 @@ class ClassifyTask:
                     f"the training data has only the label {train_labels}; a classifier needs two or more."
                 )
             self.labels = train_labels
+            self.prior = self._read_prior(data_root)
             if self.config.init.pretrained:
                 # Fine-tuning keeps the pretrained vocabulary: words met only in the pretraining
                 # corpus keep their embeddings instead of becoming <unk>.
@@ -285,21 +311,48 @@ class ClassifyTask:
         probs, _ = self.probabilities(model, examples)
         return confusion_matrix(probs.argmax(dim=1).tolist(), [e[1] for e in examples], len(self.labels))
 
+    def _read_prior(self, data_root=None) -> list[tuple[str, str]]:
+        """baseline.prior's (text, label) rows — a file, or a folder's or dataset's train split — less
+        the texts that are also training texts (those count once, as training texts). Read with the
+        run's data, so a bad file stops the run before anything is written."""
+        bc = self.config.baseline
+        if not bc.prior:
+            return []
+        files = resolve_task_data(bc.prior, data_root)
+        rows = self.read(files.get("all") or files["train"])
+        unknown = sorted({label for _, label in rows} - set(self.labels))
+        if unknown:
+            raise UserError(
+                f"baseline.prior {bc.prior} has labels {unknown} that the training data lacks; "
+                "give it only the run's labels."
+            )
+        train = {text for text, _ in self.raw["train"]}
+        return [(text, label) for text, label in rows if text not in train]
+
     def baseline(self) -> dict:
-        """Bag-of-words logistic regression fitted on train (L2 picked on val), scored on the others."""
+        """Bag-of-words logistic regression fitted on train (L2 picked on val), scored on the others;
+        the `baseline` section of the config chooses its features."""
 
         def tokens(rows):
             return [self.vocab.split(text) for text, _ in rows]
 
+        bc = self.config.baseline
         index = {label: i for i, label in enumerate(self.labels)}
         train, val = self.raw["train"], self.raw["val"]
-        model = BagOfWordsClassifier().fit(
+        options = {k: getattr(bc, k) for k in ("ngrams", "nb", "alpha", "negation", "prior_weight")}
+        prior = (tokens(self.prior), [index[label] for _, label in self.prior]) if self.prior else None
+        model = BagOfWordsClassifier(**options).fit(
             tokens(train),
             [index[label] for _, label in train],
             len(self.labels),
             val=(tokens(val), [index[label] for _, label in val]),
+            prior=prior,
         )
-        results = {"model": "bag-of-words logistic regression (unigrams + bigrams)", "l2": model.l2}
+        described = [f"1-{bc.ngrams} grams" if bc.ngrams > 1 else "unigrams"]
+        described += [f"NB-weighted, alpha {bc.alpha:g}"] if bc.nb else []
+        described += ["negation marked"] if bc.negation else []
+        described += [f"{len(self.prior):,} prior texts at {bc.prior_weight:g}"] if self.prior else []
+        results = {"model": f"bag-of-words logistic regression ({', '.join(described)})", "l2": model.l2}
         for name, rows in self.raw.items():
             if name == "train":
                 continue
