@@ -99,3 +99,14 @@ def test_prior_texts_add_their_weighted_counts_to_the_ratios_and_nothing_else():
     assert torch.equal(zero.ratios, alone.ratios) and torch.equal(zero.weight, alone.weight)
     with pytest.raises(ValueError, match="nb=True"):
         BagOfWordsClassifier().fit(TEXTS, LABELS, 2, prior=prior)
+
+
+def test_a_prior_counted_once_fits_like_its_texts_and_must_match_the_settings():
+    prior = (["good good".split(), "a bad cast".split(), "awful film".split()], [1, 0, 0])
+    model = BagOfWordsClassifier(ngrams=2, nb=True, negation=True)
+    counts = model.count_prior(*prior, 2)
+    from_texts = BagOfWordsClassifier(ngrams=2, nb=True, negation=True).fit(TEXTS, LABELS, 2, prior=prior)
+    model.fit(TEXTS, LABELS, 2, prior=counts)
+    assert torch.equal(model.ratios, from_texts.ratios) and torch.equal(model.weight, from_texts.weight)
+    with pytest.raises(ValueError, match="counted with ngrams=2, negation=True"):
+        BagOfWordsClassifier(ngrams=1, nb=True, negation=True).fit(TEXTS, LABELS, 2, prior=counts)

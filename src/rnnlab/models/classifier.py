@@ -135,6 +135,16 @@ class SequenceClassifier(nn.Module):
 # ----- the bag-of-words baseline -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PriorCounts:
+    """Prior texts counted once for many fits (`BagOfWordsClassifier.count_prior`): per class, how
+    many texts hold each n-gram, with the n-gram range and negation marking they were counted with."""
+
+    ngrams: int
+    negation: bool
+    per_class: tuple[Counter, ...]
+
+
 NEGATIONS = frozenset({"not", "no", "never", "nothing", "nor", "neither", "none", "cannot", "without"})
 CLAUSE_ENDS = frozenset(".,;:!?")
 
@@ -181,7 +191,8 @@ class BagOfWordsClassifier:
       training text. They add no rows to the regression and no features (an n-gram the training
       texts lack has no weight to scale), and weight 0 is the same as no prior. A small weight
       lets a big weakly labelled set sharpen the ratios of rare n-grams while the training texts
-      still decide.
+      still decide. `count_prior` counts a large prior once for many fits with the same n-grams
+      and negation marking (cross-validation), and `fit` takes its result as `prior` too.
     """
 
     def __init__(
@@ -237,7 +248,7 @@ class BagOfWordsClassifier:
         num_classes: int,
         val: tuple[list[list[str]], list[int]] | None = None,
         grid: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3),
-        prior: tuple[list[list[str]], list[int]] | None = None,
+        prior: tuple[list[list[str]], list[int]] | PriorCounts | None = None,
     ) -> BagOfWordsClassifier:
         if prior is not None and not self.nb:
             raise ValueError("prior texts only inform the naive-Bayes ratios: fit with nb=True")
@@ -247,7 +258,7 @@ class BagOfWordsClassifier:
         X, y = self._matrix(texts), torch.tensor(labels)
         X_val = self._matrix(val[0]) if val is not None else None
         if self.nb:
-            extra = self._prior_counts(*prior, num_classes) if prior is not None else None
+            extra = self._prior_counts(prior, num_classes) if prior is not None else None
             self.ratios = self._nb_ratios(X, y, num_classes, extra)  # (K, F + 1)
         best, self.val_accuracies = None, {}
         for l2 in grid if val is not None else (grid[len(grid) // 2],):
@@ -263,13 +274,24 @@ class BagOfWordsClassifier:
         _, self.l2, self.weight = best
         return self
 
-    def _prior_counts(self, texts: list[list[str]], labels: list[int], num_classes: int) -> Tensor:
-        """(C, F) prior texts of each class that hold each feature, times `prior_weight`."""
-        counts = torch.zeros(num_classes, len(self.features))
+    def count_prior(self, texts: list[list[str]], labels: list[int], num_classes: int) -> PriorCounts:
+        """Per class, how many of these texts hold each n-gram (this model's n-grams and negation)."""
+        per_class = tuple(Counter() for _ in range(num_classes))
         for tokens, label in zip(texts, labels, strict=True):
-            cols = [self.features[g] for g in self._grams(tokens) if g in self.features]
-            counts[label, cols] += 1
-        return counts * self.prior_weight
+            per_class[label].update(self._grams(tokens))
+        return PriorCounts(self.ngrams, self.negation, per_class)
+
+    def _prior_counts(self, prior: tuple | PriorCounts, num_classes: int) -> Tensor:
+        """(C, F) prior texts of each class that hold each feature, times `prior_weight`."""
+        if not isinstance(prior, PriorCounts):
+            prior = self.count_prior(*prior, num_classes)
+        if (prior.ngrams, prior.negation) != (self.ngrams, self.negation):
+            raise ValueError(
+                f"the prior was counted with ngrams={prior.ngrams}, negation={prior.negation}; this "
+                f"model uses ngrams={self.ngrams}, negation={self.negation}"
+            )
+        counts = [[grams.get(gram, 0) for gram in self.features] for grams in prior.per_class]
+        return torch.tensor(counts, dtype=torch.float32).reshape(num_classes, -1) * self.prior_weight
 
     def _nb_ratios(self, X: Tensor, y: Tensor, num_classes: int, prior: Tensor | None = None) -> Tensor:
         """Log-count ratios, (1, F + 1) for two classes (class 1 against class 0), else (C, F + 1)."""
