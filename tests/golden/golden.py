@@ -31,37 +31,178 @@ FIXTURES = HERE.parent / "fixtures"
 LOSSES = HERE / "losses.json"
 
 STEPS = 20
-COMMON = ["--steps", str(STEPS), "--set", "train.log_every=1", "--threads", "1", "--no-progress", "--seed", "3"]
+COMMON = [
+    "--steps",
+    str(STEPS),
+    "--set",
+    "train.log_every=1",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--seed",
+    "3",
+]
 TEXT = ["--hidden", "8", "--embedding", "8", "--batch-size", "8", "--eval-every", "10"]
-CAPTION = ["--image-size", "8", "--set", "model.encoder.channels=[4,8]", "--hidden", "16", "--embedding", "8",
-           "--set", "model.attention_size=8", "--batch-size", "8", "--eval-every", "10"]
-IMAGE = ["--data", "data/idx", "--set", "data.val_size=16", "--batch-size", "16", "--precision", "fp32",
-         "--set", "train.eval_every=10"]
+CAPTION = [
+    "--image-size",
+    "8",
+    "--set",
+    "model.encoder.channels=[4,8]",
+    "--hidden",
+    "16",
+    "--embedding",
+    "8",
+    "--set",
+    "model.attention_size=8",
+    "--batch-size",
+    "8",
+    "--eval-every",
+    "10",
+]
+IMAGE = [
+    "--data",
+    "data/idx",
+    "--set",
+    "data.val_size=16",
+    "--batch-size",
+    "16",
+    "--precision",
+    "fp32",
+    "--set",
+    "train.eval_every=10",
+]
 
 #: name -> `rnnlab` arguments (paths relative to the fixtures folder)
 RUNS: dict[str, list[str]] = {
-    "lm": ["train", "lm", "--data", "data/tiny.txt", "--hidden", "16", "--layers", "2", "--embedding", "8",
-           "--dropout", "0.1", "--seq-len", "16", "--batch-size", "4", "--eval-every", "10",
-           "--save-every", "10"],
-    "lm-word-gru": ["train", "lm", "--data", "data/tiny.txt", "--level", "word", "--cell", "gru",
-                    "--hidden", "16", "--layers", "1", "--embedding", "8", "--seq-len", "8", "--batch-size", "4",
-                    "--eval-every", "10", "--schedule", "cosine"],
-    "classify": ["train", "classify", "--data", "data/reviews.csv", "--pooling", "attention", "--dropout", "0.1",
-                 *TEXT],
-    "tag": ["train", "tag", "--data", "data/tagged.txt", "--set", "model.char_embedding=4", "--set",
-            "model.char_hidden=4", *TEXT],
+    "lm": [
+        "train",
+        "lm",
+        "--data",
+        "data/tiny.txt",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--embedding",
+        "8",
+        "--dropout",
+        "0.1",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "10",
+        "--save-every",
+        "10",
+    ],
+    "lm-word-gru": [
+        "train",
+        "lm",
+        "--data",
+        "data/tiny.txt",
+        "--level",
+        "word",
+        "--cell",
+        "gru",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--embedding",
+        "8",
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "10",
+        "--schedule",
+        "cosine",
+    ],
+    "classify": [
+        "train",
+        "classify",
+        "--data",
+        "data/reviews.csv",
+        "--pooling",
+        "attention",
+        "--dropout",
+        "0.1",
+        *TEXT,
+    ],
+    "tag": [
+        "train",
+        "tag",
+        "--data",
+        "data/tagged.txt",
+        "--set",
+        "model.char_embedding=4",
+        "--set",
+        "model.char_hidden=4",
+        *TEXT,
+    ],
     "seq2seq": ["train", "seq2seq", "--data", "data/dates.tsv", *TEXT],
     "caption": ["train", "caption", "--data", "data/squares/captions.json", *CAPTION],
-    "caption-hard": ["train", "caption", "--data", "data/squares/captions.json", "--attention", "hard", *CAPTION],
-    "caption-init": ["train", "caption", "--data", "data/squares/captions.json", "--attention", "init", *CAPTION],
-    "image-cnn": ["train", "image", "--model", "cnn", "--channels", "4,8", "--hidden", "16", "--augment", "both",
-                  "--dropout", "0.2", *IMAGE],
+    "caption-hard": [
+        "train",
+        "caption",
+        "--data",
+        "data/squares/captions.json",
+        "--attention",
+        "hard",
+        *CAPTION,
+    ],
+    "caption-init": [
+        "train",
+        "caption",
+        "--data",
+        "data/squares/captions.json",
+        "--attention",
+        "init",
+        *CAPTION,
+    ],
+    "image-cnn": [
+        "train",
+        "image",
+        "--model",
+        "cnn",
+        "--channels",
+        "4,8",
+        "--hidden",
+        "16",
+        "--augment",
+        "both",
+        "--dropout",
+        "0.2",
+        *IMAGE,
+    ],
     "image-mlp": ["train", "image", "--model", "mlp", "--hidden", "32", *IMAGE],
     "image-rnn": ["train", "image", "--model", "rnn", "--hidden", "16", *IMAGE],
-    "image-linear-lbfgs": ["train", "image", "--model", "linear", "--optimizer", "lbfgs", "--lr", "1",
-                           *IMAGE],
-    "image-knn": ["train", "image", "--model", "knn", "--data", "data/idx", "--set", "data.val_size=16",
-                  "--threads", "1", "--no-progress"],
+    "image-linear-lbfgs": [
+        "train",
+        "image",
+        "--model",
+        "linear",
+        "--optimizer",
+        "lbfgs",
+        "--lr",
+        "1",
+        *IMAGE,
+    ],
+    "image-knn": [
+        "train",
+        "image",
+        "--model",
+        "knn",
+        "--data",
+        "data/idx",
+        "--set",
+        "data.val_size=16",
+        "--threads",
+        "1",
+        "--no-progress",
+    ],
 }
 NO_STEPS = {"image-knn"}  # fitted, not trained: a fixture run only
 #: the runs kept as fixture run folders (one per task and kind of checkpoint; under 1 MB in all)
@@ -89,13 +230,30 @@ def write_data(root: Path) -> None:
         rows.append(f'"{" ".join(text)}",{label}')
     (root / "reviews.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    tags = {"the": "DT", "a": "DT", "cat": "NN", "dog": "NN", "mat": "NN", "sat": "VBD", "ran": "VBD",
-            "on": "IN", "under": "IN", "big": "JJ", "red": "JJ"}
+    tags = {
+        "the": "DT",
+        "a": "DT",
+        "cat": "NN",
+        "dog": "NN",
+        "mat": "NN",
+        "sat": "VBD",
+        "ran": "VBD",
+        "on": "IN",
+        "under": "IN",
+        "big": "JJ",
+        "red": "JJ",
+    }
     sentences = []
     for _ in range(40):
-        sentence = [rng.choice(["the", "a"]), *rng.sample(["big", "red"], rng.randint(0, 1)),
-                    rng.choice(["cat", "dog"]), rng.choice(["sat", "ran"]), rng.choice(["on", "under"]),
-                    rng.choice(["the", "a"]), "mat"]
+        sentence = [
+            rng.choice(["the", "a"]),
+            *rng.sample(["big", "red"], rng.randint(0, 1)),
+            rng.choice(["cat", "dog"]),
+            rng.choice(["sat", "ran"]),
+            rng.choice(["on", "under"]),
+            rng.choice(["the", "a"]),
+            "mat",
+        ]
         sentences.append(" ".join(f"{w}/{tags[w]}" for w in sentence))
     (root / "tagged.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
 
@@ -103,8 +261,13 @@ def write_data(root: Path) -> None:
     pairs = []
     for _ in range(60):
         year, month, day = rng.randint(1990, 2030), rng.randint(1, 12), rng.randint(1, 28)
-        source = rng.choice([f"{day} {months[month - 1]} {year}", f"{month}/{day}/{year}",
-                             f"{months[month - 1]} {day}, {year}"])
+        source = rng.choice(
+            [
+                f"{day} {months[month - 1]} {year}",
+                f"{month}/{day}/{year}",
+                f"{months[month - 1]} {day}, {year}",
+            ]
+        )
         pairs.append(f"{source}\t{year:04d}-{month:02d}-{day:02d}")
     (root / "dates.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
 
@@ -127,8 +290,13 @@ def _write_squares(folder: Path) -> None:
         pixels[4:10, x : x + 6] = colors[color]
         Image.fromarray(pixels).save(folder / "images" / f"sq{k}.png")
         split = "test" if k % 6 == 5 and k >= 12 else ("val" if k % 6 == 4 and k >= 12 else "train")
-        images.append({"filename": f"sq{k}.png", "split": split,
-                       "sentences": [{"raw": f"a {color} square on the {side}"}, {"raw": f"{color} {side}"}]})
+        images.append(
+            {
+                "filename": f"sq{k}.png",
+                "split": split,
+                "sentences": [{"raw": f"a {color} square on the {side}"}, {"raw": f"{color} {side}"}],
+            }
+        )
     (folder / "captions.json").write_text(json.dumps({"images": images}), encoding="utf-8")
 
 
@@ -157,8 +325,12 @@ def _write_idx(folder: Path) -> None:
 
     train_x, train_y = images(20, 1)
     test_x, test_y = images(5, 2)
-    for stem, array in (("train-images-idx3-ubyte", train_x), ("train-labels-idx1-ubyte", train_y),
-                        ("t10k-images-idx3-ubyte", test_x), ("t10k-labels-idx1-ubyte", test_y)):
+    for stem, array in (
+        ("train-images-idx3-ubyte", train_x),
+        ("train-labels-idx1-ubyte", train_y),
+        ("t10k-images-idx3-ubyte", test_x),
+        ("t10k-labels-idx1-ubyte", test_y),
+    ):
         (folder / f"{stem}.gz").write_bytes(gzip.compress(idx(array), mtime=0))
 
 
@@ -177,11 +349,16 @@ def train_all(root: Path, names=None) -> dict[str, dict]:
             code = main([*RUNS[name], "--out", f"runs/{name}", *([] if name in NO_STEPS else COMMON)])
             if code != 0:
                 raise RuntimeError(f"golden run {name} failed with exit status {code}")
-            events = [json.loads(line) for line in (root / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+            events = [
+                json.loads(line) for line in (root / "runs" / name / "metrics.jsonl").read_text().splitlines()
+            ]
             results[name] = {
                 "train": [e["loss"] for e in events if e["split"] == "train"],
-                "val": [{k: v for k, v in e.items() if k not in ("time",) and not isinstance(v, dict | list)}
-                        for e in events if e["split"] == "val"],
+                "val": [
+                    {k: v for k, v in e.items() if k not in ("time",) and not isinstance(v, dict | list)}
+                    for e in events
+                    if e["split"] == "val"
+                ],
             }
     finally:
         os.chdir(previous)
@@ -217,8 +394,10 @@ def write() -> None:
     shutil.copytree(fixtures_data, work / "data")
     os.environ["RNNLAB_DATA"] = str(work / "cache")
     results = train_all(work)
-    LOSSES.write_text(json.dumps({"machine": machine(), "torch": torch.__version__, "runs": results}, indent=1)
-                      + "\n", encoding="utf-8")
+    LOSSES.write_text(
+        json.dumps({"machine": machine(), "torch": torch.__version__, "runs": results}, indent=1) + "\n",
+        encoding="utf-8",
+    )
     runs = FIXTURES / "runs"
     if runs.exists():
         shutil.rmtree(runs)

@@ -74,8 +74,10 @@ def test_training_losses_are_the_golden_ones(trained, name):
 
 RESUMABLE = [n for n in golden.FIXTURE_RUNS if n not in golden.NO_STEPS]
 COMMANDS = {  # what each kind of run is used for, besides eval and --resume
-    "lm": [["sample", "{run}", "--prime", "the ", "--length", "30", "--seed", "1"],
-           ["sample", "{run}", "--prime", "the", "--length", "10", "--beam", "3"]],
+    "lm": [
+        ["sample", "{run}", "--prime", "the ", "--length", "30", "--seed", "1"],
+        ["sample", "{run}", "--prime", "the", "--length", "10", "--beam", "3"],
+    ],
     "classify": [["predict", "{run}", "a good film", "--json"]],
     "tag": [["predict", "{run}", "the big cat sat on a mat", "--json"]],
     "seq2seq": [["translate", "{run}", "3 March 2001", "--json"]],
@@ -134,8 +136,20 @@ def test_old_run_folders_resume_like_new_ones(golden_root, cli, monkeypatch, nam
     task = golden.RUNS[name][1]
     losses = []
     for run in (old, new):
-        code, _, err = _in(root, cli, "train", task, "--out", run, "--resume", "--steps", "24",
-                           "--no-progress", "--threads", "1")
+        code, _, err = _in(
+            root,
+            cli,
+            "train",
+            task,
+            "--out",
+            run,
+            "--resume",
+            "--steps",
+            "24",
+            "--no-progress",
+            "--threads",
+            "1",
+        )
         assert code == 0, f"resume {run}: {err}"
         events = [json.loads(line) for line in (root / run / "metrics.jsonl").read_text().splitlines()]
         train = [(e["step"], e["loss"]) for e in events if e["split"] == "train"]
@@ -153,10 +167,45 @@ def test_old_runs_start_new_ones(golden_root, cli, monkeypatch):
     old_classify, _ = _copies(golden_root, "classify", "start")
     old_cnn, _ = _copies(golden_root, "image-cnn", "start")
     common = ["--steps", "2", "--no-progress", "--threads", "1"]
-    code, _, err = _in(root, cli, "train", "classify", "--data", "data/reviews.csv", "--out", "start/tuned",
-                       "--pretrained", old_classify, "--hidden", "8", "--embedding", "8", "--pooling",
-                       "attention", "--dropout", "0.1", *common)
+    code, _, err = _in(
+        root,
+        cli,
+        "train",
+        "classify",
+        "--data",
+        "data/reviews.csv",
+        "--out",
+        "start/tuned",
+        "--pretrained",
+        old_classify,
+        "--hidden",
+        "8",
+        "--embedding",
+        "8",
+        "--pooling",
+        "attention",
+        "--dropout",
+        "0.1",
+        *common,
+    )
     assert code == 0, err
-    code, _, err = _in(root, cli, "train", "image", "--data", "data/idx", "--out", "start/head", "--model", "cnn",
-                       "--encoder", old_cnn, "--freeze", "all", "--set", "data.val_size=16", *common)
+    code, _, err = _in(
+        root,
+        cli,
+        "train",
+        "image",
+        "--data",
+        "data/idx",
+        "--out",
+        "start/head",
+        "--model",
+        "cnn",
+        "--encoder",
+        old_cnn,
+        "--freeze",
+        "all",
+        "--set",
+        "data.val_size=16",
+        *common,
+    )
     assert code == 0, err
