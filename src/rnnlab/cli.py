@@ -169,6 +169,8 @@ def cmd_train(args) -> int:
 
     config = _lm_config(args)
     summary = train_lm(config, args.out, resume=args.resume, force=args.force)
+    if summary.get("val_loss") is None:  # another rank than rank 0 under torchrun: rank 0 reports
+        return 0
     print(f"trained {summary['step']} steps into {summary['out']}: val loss {summary['val_loss']:.4f} "
           f"({summary['val_bpc']:.4f} bits/token)")
     return 0

@@ -39,39 +39,50 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """The `train` section of every task (the language model's defaults; the other tasks' sections
+    below change only defaults). A few keys concern one kind of task and are marked so."""
+
     steps: int | None = 4000  # total optimizer steps (a resumed run continues up to this)
+    epochs: float | None = None  # passes over the training data; with steps/minutes, whichever ends first
     minutes: float | None = None  # wall-clock budget; with both set, whichever ends first
     # CPU-time budget: seconds this process computes, all threads counted (under DDP, rank 0's clock
     # decides). On a shared machine it does not shrink when other jobs take the cores.
     cpu_minutes: float | None = None
     seed: int = 1
-    eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
-    eval_tokens: int = 200_000  # at most this many validation tokens per evaluation (0: all)
-    final_eval_tokens: int = 1_000_000  # at most this many at the end of the run (0: all)
+    eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end; image: each epoch)
+    eval_tokens: int = 200_000  # lm: at most this many validation tokens per evaluation (0: all)
+    final_eval_tokens: int = 1_000_000  # lm: at most this many at the end of the run (0: all)
+    eval_limit: int = 0  # classify/tag/seq2seq/caption: at most this many validation examples (0: all)
     save_every: int = 250  # write the `last` checkpoint every N steps
     log_every: int = 10  # one train event in metrics.jsonl per N steps (losses averaged)
     clip_norm: float | None = 5.0  # global L2-norm gradient clipping (None: off)
     clip_value: float | None = None  # elementwise clipping to [-v, v] before the norm (None: off)
-    overfit: int = 0  # train on the first N batches only: a sanity check that must reach ~0 loss
+    overfit: int = 0  # train on the first N batches (lm) or examples only: a sanity check that must reach ~0 loss
     early_stopping: int = 0  # stop after N evaluations without improvement (0: off)
-    max_rollbacks: int = 3  # NaN/exploding loss: roll back and halve the LR at most this often
-    explode_factor: float = 3.0  # a loss above this × the initial loss counts as exploding
+    # A loss that is not finite or above explode_factor × the initial loss, or a gradient norm that is
+    # not finite: rollback (to the last checkpoint, with a halved LR, at most max_rollbacks times),
+    # stop (keep the last checkpoint) or error. None: the task's default (lm rollback, image stop,
+    # classify/tag/seq2seq/caption error).
+    on_divergence: str | None = None
+    max_rollbacks: int = 3
+    explode_factor: float | None = 3.0  # None: only a loss that is not finite counts as divergence
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the hardware has it)
     threads: int = 0  # torch CPU threads per process (0: the cores, shared among local ranks)
     device: str = "auto"  # auto | cpu | cuda (auto: this rank's GPU if there is one)
+    snapshots: int = 0  # image: keep the weights of the last N evaluations in RUN/snapshots/
     progress: bool = True  # tqdm progress bar on stderr
 
     def __post_init__(self) -> None:
-        if self.steps is None and self.minutes is None and self.cpu_minutes is None:
-            raise UserError("train.steps, train.minutes or train.cpu_minutes must be given.")
+        if self.steps is None and self.epochs is None and self.minutes is None and self.cpu_minutes is None:
+            raise UserError("train.steps, train.epochs, train.minutes or train.cpu_minutes must be given.")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        for name in ("minutes", "cpu_minutes"):
+        for name in ("epochs", "minutes", "cpu_minutes"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise UserError(f"train.{name} must be greater than 0 (got {value!r}).")
         for name in ("eval_every", "save_every", "overfit", "early_stopping", "max_rollbacks", "threads",
-                     "eval_tokens", "final_eval_tokens"):
+                     "eval_tokens", "final_eval_tokens", "eval_limit", "snapshots"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise UserError(f"train.{name} must be a non-negative integer (got {value!r}).")
@@ -83,8 +94,30 @@ class TrainConfig:
                 raise UserError(f"train.{name} must be greater than 0 or null (got {value!r}).")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise UserError(f"train.precision must be fp32, bf16 or auto (got {self.precision!r}).")
-        if not self.explode_factor > 1:
+        if self.on_divergence not in (None, "rollback", "stop", "error"):
+            raise UserError(f"train.on_divergence must be rollback, stop or error (got {self.on_divergence!r}).")
+        if self.explode_factor is not None and not self.explode_factor > 1:
             raise UserError(f"train.explode_factor must be greater than 1 (got {self.explode_factor!r}).")
+
+
+@dataclass
+class SupervisedTrainConfig(TrainConfig):
+    """The `train` section of classify, tag, seq2seq and caption runs: TrainConfig, other defaults."""
+
+    steps: int | None = 3000
+    explode_factor: float | None = None  # only a loss that is not finite is divergence (an error)
+
+
+@dataclass
+class ImageTrainConfig(TrainConfig):
+    """The `train` section of image runs: TrainConfig with epochs as the length, evaluated each epoch."""
+
+    steps: int | None = None
+    epochs: float | None = 10
+    eval_every: int = 0  # validate every N steps (0: once per epoch)
+    save_every: int = 0  # extra `last` checkpoints every N steps (0: at evaluations only)
+    log_every: int = 50  # one train event per N steps and per epoch (averaged)
+    clip_norm: float | None = None
 
 
 @dataclass

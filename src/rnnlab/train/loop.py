@@ -1,13 +1,9 @@
-"""Training a language model with truncated backprop through time: one loop, top to bottom.
+"""The language-model task: truncated backprop through time over B streams, on the one trainer.
 
-    for each step:
-        lr        <- peak lr × schedule(progress) × rollback scale
-        evaluate  every eval_every steps; checkpoint every save_every steps
-        forward   one chunk of T tokens per stream, starting from the carried state
-        backward  through this chunk only (the state was detached at the boundary)
-        clip      the global gradient norm
-        step      the optimizer
-        log       averaged losses, tokens/s to metrics.jsonl and the progress bar
+The loop itself is `rnnlab.train.trainer.fit`; this module is what is the language model's own:
+    forward   one chunk of T tokens per stream, starting from the carried state
+    backward  through this chunk only (`after_step` detaches the state at the boundary)
+    evaluate  the validation text read the same way, the state carried across chunks (`evaluate_lm`)
 
 Truncated BPTT: B streams read the corpus contiguously; the hidden state after one chunk is the
 initial state of the next (the model remembers everything read so far), but gradients flow back at
@@ -20,65 +16,24 @@ same losses as a run that was never interrupted (on the same machine and thread 
 
 from __future__ import annotations
 
-import math
-import shutil
-import sys
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from ..console import say
 from ..data.corpus import TokenCorpus, resolve_corpus
 from ..data.streams import StreamBatcher
 from ..data.vocab import Vocabulary
 from ..errors import UserError
 from ..models.language_model import LanguageModel, initial_loss
 from ..nn import detach_state, map_state
-from .budget import STOP_REASONS, Budget
-from .checkpoint import (
-    join_optimizer_state,
-    load_checkpoint,
-    prepare_run_folder,
-    restore_rng,
-    rng_tensors,
-    save_checkpoint,
-    split_optimizer_state,
-)
-from .config import LMRunConfig, from_dict, merge, save_yaml, to_dict
-from .distributed import Distributed, default_threads, init_distributed, pick_device, shutdown
-from .metrics import MetricsLog, lm_metrics
-from .optim import Schedule, clip_gradients, make_optimizer
-
-
-def say(message: str) -> None:
-    """Print a line to stderr without breaking an active progress bar."""
-    tqdm.write(message, file=sys.stderr)
-
-
-def bf16_supported(device: torch.device | None = None) -> bool:
-    """Whether this machine runs bf16 matmuls natively (AMX/AVX-512-BF16 on CPUs; Ampere+ GPUs)."""
-    if device is not None and device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def use_bf16(precision: str, device: torch.device | None = None) -> bool:
-    """Whether to train under bf16 autocast: asked for (or "auto") and supported by the hardware."""
-    if precision == "bf16" and not bf16_supported(device):
-        say("warning: this machine has no native bf16 support; training in fp32 instead.")
-        return False
-    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
-
-
-def autocast(enabled: bool, device_type: str = "cpu"):
-    """bf16 autocast: matmuls and the fused RNN kernels in bf16, the softmax loss in fp32."""
-    return torch.autocast(device_type, dtype=torch.bfloat16) if enabled else nullcontext()
+from .checkpoint import load_checkpoint
+from .config import LMRunConfig, from_dict, merge, to_dict
+from .metrics import lm_metrics
+from .precision import autocast, bf16_supported, use_bf16  # noqa: F401 - re-exported (deprecated here)
+from .task import Context, StepOutput, Task
+from .trainer import fit
 
 
 def state_to_tensors(state) -> dict[str, torch.Tensor]:
@@ -157,284 +112,144 @@ def resolve_resume_config(out: Path, values: dict) -> dict:
 # ---- training ------------------------------------------------------------------------------
 
 
+class _Streams(StreamBatcher):
+    """The stream batcher whose checkpointed state is its position alone (the rank and sizes follow
+    from the run), so a run resumes on another number of ranks."""
+
+    def state_dict(self) -> dict:
+        return {"position": self.position, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict({key: state[key] for key in ("position", "epoch")})
+
+
+class LMTask(Task):
+    """A language model trained with truncated BPTT over B contiguous streams of one corpus."""
+
+    name = "lm"
+    primary_metric = "loss"
+    higher_is_better = False
+    count_unit = "tokens"
+    on_divergence = "rollback"
+
+    def __init__(self, config: LMRunConfig) -> None:
+        self.config = config
+        self.state = None  # the hidden state carried from one chunk to the next
+        self._new_state = None
+
+    def setup(self, context: Context, saved: dict | None) -> None:
+        self.context = context
+        ddp, dc, tc = context.ddp, self.config.data, self.config.train
+        if dc.batch_size % ddp.world_size:
+            raise UserError(f"data.batch_size {dc.batch_size} must be a multiple of the number of processes "
+                            f"({ddp.world_size}): it is the global batch, split evenly among them.")
+        self.local_batch = dc.batch_size // ddp.world_size
+        if not dc.path:
+            raise UserError("no training data: pass --data FILE|DIR|NAME.")
+        # Rank 0 prepares a text file once; the other ranks then find it in the cache.
+        root = context.data_root
+        if ddp.is_main:
+            self.corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=root)
+        ddp.barrier()
+        if not ddp.is_main:
+            self.corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=root,
+                                             progress=False)
+        corpus = TokenCorpus.open(self.corpus_dir)
+        self.vocab: Vocabulary = corpus.vocab
+        self.train_tokens = corpus.split("train")
+        self.val_tokens = corpus.split("val")
+        if tc.overfit:
+            # N batches of B streams × (T + 1) tokens: the loop cycles through them and must memorise them.
+            self.train_tokens = self.train_tokens[: dc.batch_size * (tc.overfit * dc.seq_len + 1)]
+            self.val_tokens = self.train_tokens
+
+    def build_model(self) -> LanguageModel:
+        self.model = LanguageModel(len(self.vocab), self.config.model)
+        return self.model
+
+    def batches(self) -> StreamBatcher:
+        # B streams over the corpus; this rank reads its own B/N of them.
+        ddp, dc = self.context.ddp, self.config.data
+        return _Streams(self.train_tokens, self.local_batch, dc.seq_len, ddp.rank, ddp.world_size)
+
+    def check_resume(self, document: dict) -> None:
+        _check_resume_config(document["config"], self.config)
+        if document["vocab"] != self.vocab.to_dict():
+            raise UserError("cannot resume: the data's vocabulary differs from the checkpoint's.")
+
+    def write_files(self, out: Path, fresh: bool) -> None:
+        self.vocab.save(out / "vocab.json")
+
+    def training_step(self, net, batch) -> StepOutput:
+        x, y, reset = batch
+        device = self.context.device
+        if device.type == "cuda":
+            x = x.pin_memory().to(device, non_blocking=True)
+            y = y.pin_memory().to(device, non_blocking=True)
+        if reset:
+            self.state = None  # a stream wrapped to the start of the corpus: forget the old text
+        with self.context.autocast():
+            logits, self._new_state = net(x, self.state)
+        loss = self.model.loss(logits, y)
+        dc = self.config.data
+        return StepOutput(loss, count=dc.batch_size * dc.seq_len)
+
+    def after_step(self) -> None:
+        # Truncated BPTT: the next chunk starts from this state, but no gradient flows back through it.
+        self.state = detach_state(self._new_state)
+
+    def loss_metrics(self, loss: float) -> dict:
+        return lm_metrics(loss)
+
+    def initial_loss(self) -> tuple[float, str]:
+        return initial_loss(len(self.vocab)), f"a uniform guess over V={len(self.vocab)} gives ln V"
+
+    def check_initial_loss(self, loss: float) -> None:
+        _sanity_check(loss, initial_loss(len(self.vocab)), len(self.vocab))
+
+    def validate(self, model, final: bool) -> dict:
+        tc, dc = self.config.train, self.config.data
+        limit = tc.final_eval_tokens if final else tc.eval_tokens
+        return lm_metrics(evaluate_lm(model, self.val_tokens, dc.batch_size, dc.seq_len, limit,
+                                      self.context.bf16))
+
+    def document(self) -> dict:
+        return {"vocab": self.vocab.to_dict(), "corpus": str(self.corpus_dir)}
+
+    def state_tensors(self) -> dict:
+        if self.state is None:
+            return {}
+        # the global (layers, B, H) state: all ranks' streams in order (a collective)
+        return state_to_tensors(map_state(lambda s: self.context.ddp.gather(s, 1), self.state))
+
+    def load_state_tensors(self, tensors: dict) -> None:
+        ddp = self.context.ddp
+        rows = slice(ddp.rank * self.local_batch, (ddp.rank + 1) * self.local_batch)
+        state = state_from_tensors(tensors)
+        if state is not None:  # this rank's streams of the global state
+            state = map_state(lambda s: s[:, rows].to(self.context.device), state)
+        self.state = state
+
+    def upgrade_train_state(self, saved: dict) -> dict:
+        if "best_val" in saved:  # written by the LM's own loop (before the one trainer)
+            saved = {**saved, "best": -saved["best_val"], "best_loss": saved["best_val"],
+                     "acc_count": saved.get("acc_tokens", 0)}
+            saved.setdefault("initial_loss", initial_loss(len(self.vocab)))
+        return saved
+
+    def finish(self, out: Path, summary: dict) -> dict:
+        val = summary["val"]
+        return {**summary, "val_loss": val.get("loss"), "val_bpc": val.get("bpc"),
+                "best_val_loss": summary["best"]}
+
+
 def train_lm(config: LMRunConfig, out: str | Path, *, resume: bool = False, force: bool = False,
              data_root: str | Path | None = None) -> dict:
     """Train a language model into the run folder `out`; return a summary of the run.
 
     Under `torchrun` every rank calls this; see `rnnlab.train.distributed`.
     """
-    out = Path(out)
-    device = pick_device(config.train.device)
-    ddp = init_distributed(device)
-    try:
-        return _train_lm(config, out, resume, force, data_root, device, ddp)
-    finally:
-        shutdown(ddp)
-
-
-def _train_lm(config: LMRunConfig, out: Path, resume: bool, force: bool, data_root, device: torch.device,
-              ddp: Distributed) -> dict:
-    tc, dc = config.train, config.data
-    if ddp.is_main:
-        prepare_run_folder(out, resume, force)
-    torch.set_num_threads(tc.threads or default_threads())
-    bf16 = use_bf16(tc.precision, device)
-    if dc.batch_size % ddp.world_size:
-        raise UserError(f"data.batch_size {dc.batch_size} must be a multiple of the number of processes "
-                        f"({ddp.world_size}): it is the global batch, split evenly among them.")
-    local_batch = dc.batch_size // ddp.world_size
-
-    # Data: resolved (and prepared once, if a text file) before anything is written or deleted.
-    if not dc.path:
-        raise UserError("no training data: pass --data FILE|DIR|NAME.")
-    # Rank 0 prepares a text file once; the other ranks then find it in the cache.
-    if ddp.is_main:
-        corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=data_root)
-    ddp.barrier()
-    if not ddp.is_main:
-        corpus_dir = resolve_corpus(dc.path, level=dc.level, encoding=dc.encoding, data_root=data_root,
-                                    progress=False)
-    corpus = TokenCorpus.open(corpus_dir)
-    vocab: Vocabulary = corpus.vocab
-    train_tokens = corpus.split("train")
-    val_tokens = corpus.split("val")
-    if tc.overfit:
-        # N batches of B streams × (T + 1) tokens: the loop cycles through them and must memorise them.
-        train_tokens = train_tokens[: dc.batch_size * (tc.overfit * dc.seq_len + 1)]
-        val_tokens = train_tokens
-    # B streams over the corpus; this rank reads its own B/N of them.
-    batcher = StreamBatcher(train_tokens, local_batch, dc.seq_len, ddp.rank, ddp.world_size)
-
-    torch.manual_seed(tc.seed)  # the same initial weights on every rank
-    model = LanguageModel(len(vocab), config.model).to(device)
-    if ddp.enabled:
-        torch.manual_seed(tc.seed + ddp.rank)  # but different dropout masks
-    net = model
-    if ddp.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = make_optimizer(model.parameters(), config.optim)
-    schedule = Schedule(config.schedule)
-
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(out, "last", task="lm")
-        _check_resume_config(ckpt.document["config"], config)
-        if ckpt.document["vocab"] != vocab.to_dict():
-            raise UserError("cannot resume: the data's vocabulary differs from the checkpoint's.")
-    if ddp.is_main:
-        if not resume and out.exists():
-            shutil.rmtree(out)  # --force, checked above; only now that data and model are known good
-        out.mkdir(parents=True, exist_ok=True)
-        save_yaml(config, out / "config.yaml")
-        vocab.save(out / "vocab.json")
-    log = MetricsLog(out / "metrics.jsonl") if ddp.is_main else None
-
-    # Mutable run state, everything a checkpoint must hold to resume exactly.
-    run = {
-        "step": 0, "elapsed": 0.0, "cpu": 0.0, "lr_scale": 1.0, "rollbacks": 0, "best_val": math.inf,
-        "evals_without_improvement": 0, "last_eval_step": -1, "last_save_step": -1,
-        "acc_loss": 0.0, "acc_steps": 0, "acc_tokens": 0, "acc_time": 0.0,
-    }
-    state = None
-
-    def snapshot(pointers=("last",), metrics=None) -> None:
-        """Write a checkpoint (a collective: every rank contributes its streams' state and RNG)."""
-        tensors = {}
-        if state is not None:  # the global (layers, B, H) state: all ranks' streams in order
-            tensors.update(state_to_tensors(map_state(lambda s: ddp.gather(s, 1), state)))
-        rngs = ddp.gather(torch.get_rng_state().unsqueeze(0), 0)  # (N, bytes)
-        if ddp.is_main:
-            optim_tensors, optim_rest = split_optimizer_state(optimizer.state_dict())
-            document = {
-                "task": "lm", "step": run["step"], "config": to_dict(config), "vocab": vocab.to_dict(),
-                "corpus": str(corpus_dir), "metrics": metrics or {}, "world_size": ddp.world_size,
-                "train_state": {**run, "schedule": schedule.state_dict(), "optimizer": optim_rest,
-                                "batcher": {"position": batcher.position, "epoch": batcher.epoch}},
-            }
-            tensors.update(optim_tensors)
-            tensors.update(rng_tensors())
-            tensors.update({f"rng.rank{r}": rngs[r] for r in range(ddp.world_size)})
-            save_checkpoint(out, document, model.state_dict(), tensors, pointers)
-        run["last_save_step"] = run["step"]
-
-    def restore(checkpoint) -> None:
-        nonlocal state
-        model.load_state_dict(checkpoint.model_state)
-        saved = checkpoint.document["train_state"]
-        optimizer.load_state_dict(join_optimizer_state(checkpoint.state_tensors, saved["optimizer"]))
-        schedule.load_state_dict(saved["schedule"])
-        batcher.load_state_dict({key: saved["batcher"][key] for key in ("position", "epoch")})
-        same_world = checkpoint.document.get("world_size", 1) == ddp.world_size
-        rank_rng = checkpoint.state_tensors.get(f"rng.rank{ddp.rank}")
-        if same_world and rank_rng is not None:
-            torch.set_rng_state(rank_rng)
-        else:  # another number of ranks: the same streams and states, different dropout masks
-            restore_rng(checkpoint.state_tensors)
-            if ddp.enabled:
-                torch.manual_seed(tc.seed + ddp.rank + 7919 * checkpoint.step)
-        rows = slice(ddp.rank * local_batch, (ddp.rank + 1) * local_batch)
-        state = state_from_tensors(checkpoint.state_tensors)
-        if state is not None:  # this rank's streams of the global state
-            state = map_state(lambda s: s[:, rows].to(device), state)
-        for key in run:
-            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their value
-
-    if ckpt is not None:
-        restore(ckpt)
-        if ddp.is_main:
-            log.truncate_after(run["step"])
-            say(f"resuming {out} at step {run['step']}")
-
-    def rollback(reason: str) -> None:
-        run_rollbacks, scale = run["rollbacks"] + 1, run["lr_scale"] * 0.5
-        if run_rollbacks > tc.max_rollbacks:
-            raise UserError(f"training diverged ({reason}) and {tc.max_rollbacks} rollbacks with a halved "
-                            "learning rate did not help; lower --lr or tighten train.clip_norm.")
-        ddp.barrier()
-        restore(load_checkpoint(out, "last", task="lm"))
-        run["rollbacks"], run["lr_scale"] = run_rollbacks, scale
-        if ddp.is_main:
-            log.truncate_after(run["step"])
-            say(f"warning: {reason}; rolled back to step {run['step']} and lowered the learning rate to "
-                f"{config.optim.lr * scale:.3g} (rollback {run_rollbacks} of {tc.max_rollbacks}).")
-
-    def evaluate(max_tokens: int) -> dict:
-        """Validation loss on rank 0, shared with every rank so their decisions agree."""
-        val_loss = 0.0
-        if ddp.is_main:
-            val_loss = evaluate_lm(model, val_tokens, dc.batch_size, dc.seq_len, max_tokens, bf16)
-        val_loss = ddp.broadcast(val_loss)
-        event = {"step": run["step"], "split": "val", **lm_metrics(val_loss), "time": round(clock(), 3)}
-        run["last_eval_step"] = run["step"]
-        schedule.observe(val_loss)
-        improved = val_loss < run["best_val"] - 1e-6
-        if improved:
-            run["best_val"], run["evals_without_improvement"] = val_loss, 0
-        else:
-            run["evals_without_improvement"] += 1
-        if ddp.is_main:
-            log.write(event)
-            say(f"step {run['step']}: val loss {val_loss:.4f}, {event['bpc']:.4f} bits/token"
-                + (" (best)" if improved else ""))
-        return {"event": event, "improved": improved}
-
-    ln_v = initial_loss(len(vocab))
-    budget = Budget(tc.steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
-    clock = budget.wall
-
-    def progress() -> float:
-        fraction = budget.progress(run["step"])
-        return ddp.broadcast(fraction) if budget.timed else fraction  # clocks differ between ranks
-
-    if run["step"] == 0 and run["last_save_step"] < 0:
-        snapshot()  # a step-0 checkpoint: the first rollback target
-    # The bar counts steps, or seconds of the budget when the run is timed (so it has an ETA too):
-    # wall-clock seconds, or CPU seconds when only train.cpu_minutes is set.
-    timed = tc.steps is None
-    seconds = budget.wall if budget.wall_s else budget.cpu
-    bar = tqdm(total=round(budget.wall_s or budget.cpu_s or 0) if timed else tc.steps,
-               initial=round(seconds()) if timed else run["step"],
-               disable=not (tc.progress and ddp.is_main), unit="s" if timed else "step", dynamic_ncols=True,
-               file=sys.stderr, desc=f"train {out.name}")
-    tokens_per_step = dc.batch_size * dc.seq_len
-    stop_reason = "done"
-    last_val = None
-    try:
-        while True:
-            reason = budget.stop_reason(run["step"])
-            if budget.timed:  # rank 0's clocks decide for every rank
-                reason = STOP_REASONS[int(ddp.broadcast(float(STOP_REASONS.index(reason))))]
-            if reason is not None:
-                stop_reason = reason
-                break
-            # lr
-            lr = config.optim.lr * schedule.factor(run["step"], progress()) * run["lr_scale"]
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # eval / checkpoint
-            step = run["step"]
-            if tc.eval_every and step > 0 and step % tc.eval_every == 0 and run["last_eval_step"] != step:
-                result = evaluate(tc.eval_tokens)
-                last_val = result["event"]
-                if result["improved"]:
-                    snapshot(("last", "best"), last_val)
-                if tc.early_stopping and run["evals_without_improvement"] >= tc.early_stopping:
-                    stop_reason = f"early stopping after {tc.early_stopping} evaluations without improvement"
-                    break
-            if tc.save_every and step % tc.save_every == 0 and run["last_save_step"] != step:
-                snapshot()
-            # forward / backward
-            tick = time.perf_counter()
-            x, y, reset = batcher.next_batch()
-            if device.type == "cuda":
-                x = x.pin_memory().to(device, non_blocking=True)
-                y = y.pin_memory().to(device, non_blocking=True)
-            if reset:
-                state = None  # a stream wrapped to the start of the corpus: forget the old text
-            model.train()
-            with autocast(bf16, device.type):
-                logits, new_state = net(x, state)
-            loss = model.loss(logits, y)
-            loss_value = ddp.mean(loss.item())  # the global batch's loss, the same on every rank
-            if step == 0 and run["rollbacks"] == 0 and ddp.is_main:
-                _sanity_check(loss_value, ln_v, len(vocab))
-            if not math.isfinite(loss_value) or loss_value > tc.explode_factor * ln_v:
-                rollback(f"loss {loss_value:.4g} at step {step}")
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP, gradients arrive averaged over all ranks
-            # clip
-            grad_norm = clip_gradients(model.parameters(), tc.clip_norm, tc.clip_value)
-            if not math.isfinite(grad_norm):
-                rollback(f"gradient norm {grad_norm} at step {step}")
-                continue
-            # step
-            optimizer.step()
-            state = detach_state(new_state)
-            run["step"] += 1
-            # log
-            run["acc_loss"] += loss_value
-            run["acc_steps"] += 1
-            run["acc_tokens"] += tokens_per_step
-            run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"], run["cpu"] = clock(), budget.cpu()
-            bar.update(min(round(seconds()), bar.total) - bar.n if timed else 1)
-            if run["step"] % tc.log_every == 0:
-                mean_loss = run["acc_loss"] / run["acc_steps"]
-                tokens_per_s = run["acc_tokens"] / max(run["acc_time"], 1e-9)
-                if ddp.is_main:
-                    log.write({"step": run["step"], "split": "train", **lm_metrics(mean_loss),
-                               "lr": lr, "grad_norm": grad_norm, "tokens_per_s": round(tokens_per_s, 1),
-                               "time": round(clock(), 3)})
-                bpc = mean_loss / math.log(2)
-                bar.set_postfix(step=run["step"], loss=f"{mean_loss:.3f}", bpc=f"{bpc:.3f}",
-                                tok_s=f"{tokens_per_s:,.0f}", refresh=False)
-                run.update(acc_loss=0.0, acc_steps=0, acc_tokens=0, acc_time=0.0)
-    finally:
-        bar.close()
-
-    # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
-    run["elapsed"], run["cpu"] = clock(), budget.cpu()
-    if run["last_eval_step"] != run["step"] or last_val is None:
-        result = evaluate(tc.final_eval_tokens)
-        last_val = result["event"]
-        snapshot(("last", "best") if result["improved"] else ("last",), last_val)
-    elif run["last_save_step"] != run["step"]:
-        snapshot(("last",), last_val)
-    if stop_reason != "done" and ddp.is_main:
-        say(f"stopped at step {run['step']}: {stop_reason}.")
-    if ddp.is_main:
-        try:
-            from ..viz.curves import plot_run
-
-            plot_run(out)
-        except Exception as error:  # noqa: BLE001 - a missing plot must not fail a finished run
-            say(f"warning: could not draw the loss curves ({error}).")
-    return {"step": run["step"], "val_loss": last_val["loss"], "val_bpc": last_val["bpc"],
-            "best_val_loss": run["best_val"], "elapsed": run["elapsed"], "stop": stop_reason,
-            "out": str(out)}
+    return fit(LMTask(config), out, resume=resume, force=force, data_root=data_root)
 
 
 def _sanity_check(loss: float, ln_v: float, vocab_size: int) -> None:
