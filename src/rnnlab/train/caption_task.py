@@ -46,7 +46,7 @@ from ..errors import UserError
 from ..metrics_caption import attention_in_box, bleu_scores, cider_d, exact_match, relation_accuracy
 from ..models.captioner import Captioner, CaptionerConfig, load_pretrained_encoder, reorder_caption_state
 from .optim import OptimConfig, ScheduleConfig
-from .supervised import SupervisedTrainConfig, restore_task_run, train_supervised
+from .supervised import ExampleTask, SupervisedTrainConfig, restore_task_run, train_supervised
 
 TASK = "caption"
 EVAL_BATCH = 128
@@ -113,7 +113,7 @@ def read_features(path: str | Path, count: int) -> np.ndarray:
     return array
 
 
-class CaptionTask:
+class CaptionTask(ExampleTask):
     """Image -> caption. An example is (image index, word ids of one of its sentences)."""
 
     name = TASK

@@ -41,7 +41,7 @@ from ..models.classifier import BagOfWordsClassifier, ClassifierConfig, Sequence
 from ..models.seq2seq import Seq2Seq, Seq2SeqConfig, reorder_decoder_state
 from ..models.tagger import MostFrequentTagBaseline, SequenceTagger, TaggerConfig
 from .optim import OptimConfig, ScheduleConfig
-from .supervised import SupervisedTrainConfig, restore_task_run
+from .supervised import ExampleTask, SupervisedTrainConfig, restore_task_run
 from .transfer import InitConfig, Pretrained, copy_pretrained, read_pretrained
 
 TOO_LONG = ("truncate", "error")
@@ -176,7 +176,7 @@ class ClassifyRunConfig:
     init: InitConfig = field(default_factory=InitConfig)  # --pretrained RUN: fine-tune (train/transfer.py)
 
 
-class ClassifyTask:
+class ClassifyTask(ExampleTask):
     """Text -> label. An example is (token ids, label id, text)."""
 
     name = "classify"
@@ -404,7 +404,7 @@ class TagRunConfig:
     )
 
 
-class TagTask:
+class TagTask(ExampleTask):
     """Words -> one tag each. An example is (word ids, char ids per word, tag ids, words)."""
 
     name = "tag"
@@ -596,7 +596,7 @@ class Seq2SeqRunConfig:
     )
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(ExampleTask):
     """Source text -> target text. An example is (source ids, target ids, source text, target text)."""
 
     name = "seq2seq"

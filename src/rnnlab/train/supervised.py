@@ -1,19 +1,9 @@
-"""Training on labelled examples (classify, tag, seq2seq): one loop, top to bottom.
+"""Tasks over labelled examples (classify, tag, seq2seq, caption) on the one trainer.
 
-    for each step:
-        lr        <- peak lr × schedule(progress)
-        evaluate  every eval_every steps on the validation split (the task's metrics); the best
-                  checkpoint is the one with the best primary metric (accuracy, exact match, BLEU;
-                  a tie goes to the lower validation loss)
-        checkpoint every save_every steps
-        forward   one batch of examples (similar lengths batched together, padded, masked)
-        backward
-        clip      the global gradient norm
-        step      the optimizer
-        log       averaged loss and examples/s to metrics.jsonl and the progress bar
-
+`ExampleTask` is the Task protocol (`rnnlab.train.task`) for a task object that reads and encodes its
+examples, pads a batch, gives its loss and scores examples; `rnnlab.train.trainer.fit` runs the loop.
 Everything task-specific — reading the data, vocabularies, batching, the model, the loss, the
-metrics — lives in a task object (`rnnlab.train.sequence_tasks`); this loop knows none of it.
+metrics — lives in the task (`rnnlab.train.sequence_tasks`, `rnnlab.train.caption_task`).
 
 Exact resume: a checkpoint holds the weights, the optimizer moments, the schedule state, the RNG
 state and the batcher's position (epoch and batch), so `--resume` continues with the very same
@@ -23,73 +13,16 @@ batches, dropout masks and losses as a run that was never interrupted.
 from __future__ import annotations
 
 import json
-import math
-import shutil
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
+from ..console import say
 from ..errors import UserError
-from .budget import Budget
-from .checkpoint import (
-    best_or_last,
-    join_optimizer_state,
-    load_checkpoint,
-    prepare_run_folder,
-    restore_rng,
-    rng_tensors,
-    save_checkpoint,
-    split_optimizer_state,
-)
-from .config import from_dict, merge, save_yaml, to_dict
-from .metrics import MetricsLog
-from .optim import Schedule, clip_gradients, make_optimizer
-
-
-def say(message: str) -> None:
-    """Print a line to stderr without breaking an active progress bar."""
-    tqdm.write(message, file=sys.stderr)
-
-
-@dataclass
-class SupervisedTrainConfig:
-    steps: int | None = 3000  # total optimizer steps (a resumed run continues up to this)
-    minutes: float | None = None  # wall-clock budget; with both set, whichever ends first
-    # CPU-time budget: seconds this process computes, all threads counted. On a shared machine it does
-    # not shrink when other jobs take the cores, as wall-clock minutes do.
-    cpu_minutes: float | None = None
-    seed: int = 1
-    eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end)
-    eval_limit: int = 0  # at most this many validation examples per evaluation in training (0: all)
-    save_every: int = 250  # write the `last` checkpoint every N steps
-    log_every: int = 10  # one train event in metrics.jsonl per N steps (losses averaged)
-    clip_norm: float | None = 5.0  # global L2-norm gradient clipping (None: off)
-    overfit: int = 0  # train (and validate) on the first N training examples only: must reach ~0 loss
-    early_stopping: int = 0  # stop after N evaluations without improvement (0: off)
-    threads: int = 0  # torch CPU threads (0: all cores)
-    progress: bool = True  # tqdm progress bar on stderr
-
-    def __post_init__(self) -> None:
-        if self.steps is None and self.minutes is None and self.cpu_minutes is None:
-            raise UserError("train.steps, train.minutes or train.cpu_minutes must be given.")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        for name in ("minutes", "cpu_minutes"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise UserError(f"train.{name} must be greater than 0 (got {getattr(self, name)!r}).")
-        for name in ("eval_every", "eval_limit", "save_every", "overfit", "early_stopping", "threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise UserError(f"train.{name} must be a non-negative integer (got {value!r}).")
-        if not isinstance(self.log_every, int) or self.log_every < 1:
-            raise UserError(f"train.log_every must be a positive integer (got {self.log_every!r}).")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise UserError(f"train.clip_norm must be greater than 0 or null (got {self.clip_norm!r}).")
+from .checkpoint import best_or_last, load_checkpoint, prepare_run_folder
+from .config import SupervisedTrainConfig, from_dict, merge, to_dict  # noqa: F401 - SupervisedTrainConfig re-exported
+from .task import Context, StepOutput, Task
+from .trainer import fit
 
 
 class EpochBatcher:
@@ -138,6 +71,68 @@ class EpochBatcher:
         self._batches = self._epoch_batches(self.epoch)
 
 
+class ExampleTask(Task):
+    """The Task protocol for tasks over labelled examples (classify, tag, seq2seq, caption).
+
+    A subclass reads and encodes its data (`load_data`), pads a batch (`length`, `collate`), gives its
+    loss (`loss`) and scores examples (`evaluate(model, examples)`); this class turns that into the
+    trainer's steps: shuffled length-pooled batches, this rank's share of each under DDP, validation
+    on (at most train.eval_limit of) the validation examples, the baseline written beside the run.
+    """
+
+    higher_is_better = True
+    on_divergence = "error"
+    count_unit = "examples"
+
+    def setup(self, context: Context, saved: dict | None) -> None:
+        self.context = context
+        self.load_data(context.data_root, saved=saved)
+        self.train_examples = self.splits["train"]
+        self.val_examples = self.splits["val"]
+        if self.config.train.overfit:
+            self.train_examples = self.train_examples[: self.config.train.overfit]
+            self.val_examples = self.train_examples
+
+    def batches(self) -> EpochBatcher:
+        lengths = [self.length(e) for e in self.train_examples]
+        return EpochBatcher(lengths, self.config.data.batch_size, self.config.train.seed)
+
+    def check_resume(self, document: dict) -> None:
+        _check_resume_config(document["config"], self.config)
+
+    def write_files(self, out: Path, fresh: bool) -> None:
+        if not fresh:
+            return
+        # The task's simple baseline on the same split, so the run's numbers have something beside them.
+        baseline = self.baseline()
+        if baseline:
+            (out / "baseline.json").write_text(json.dumps(baseline, indent=1), encoding="utf-8")
+            shown = ", ".join(
+                f"{k} {v:.4f}" for k, v in baseline.get("val", {}).items() if isinstance(v, float)
+            )
+            say(f"baseline ({baseline['model']}) on val: {shown}")
+
+    def training_step(self, net, indices) -> StepOutput:
+        ddp = self.context.ddp
+        if ddp.enabled:  # this rank's contiguous share of the global batch
+            indices = np.array_split(indices, ddp.world_size)[ddp.rank]
+        batch = self.collate([self.train_examples[i] for i in indices])
+        return StepOutput(self.loss(net, batch), count=int(batch["size"]))
+
+    def validate(self, model, final: bool) -> dict:
+        limit = 0 if final else self.config.train.eval_limit
+        examples = self.val_examples[:limit] if limit else self.val_examples
+        return self.evaluate(model, examples)
+
+    def document(self) -> dict:
+        return {"task_state": self.state()}
+
+    def upgrade_train_state(self, saved: dict) -> dict:
+        if "acc_examples" in saved:  # written by the supervised loop (before the one trainer)
+            saved = {**saved, "acc_count": saved["acc_examples"]}
+        return saved
+
+
 def resolve_resume_config(out: Path, task: str, values: dict) -> dict:
     """For `--resume`: the saved configuration with the command line's explicit values on top."""
     prepare_run_folder(out, resume=True, force=False)
@@ -148,218 +143,8 @@ def resolve_resume_config(out: Path, task: str, values: dict) -> dict:
 def train_supervised(
     task, out: str | Path, *, resume: bool = False, force: bool = False, data_root: str | Path | None = None
 ) -> dict:
-    """Train `task` (a ClassifyTask, TagTask or Seq2SeqTask) into the run folder `out`; return a summary."""
-    out = Path(out)
-    prepare_run_folder(out, resume, force)
-    config = task.config
-    tc = config.train
-    torch.set_num_threads(tc.threads or torch.get_num_threads())
-
-    # Data first (vocabularies, labels), before anything is written or deleted.
-    ckpt = load_checkpoint(out, "last", task=task.name) if resume else None
-    task.load_data(data_root, saved=ckpt.document["task_state"] if ckpt else None)
-    train_examples = task.splits["train"]
-    val_examples = task.splits["val"]
-    if tc.overfit:
-        train_examples = train_examples[: tc.overfit]
-        val_examples = train_examples
-    batcher = EpochBatcher([task.length(e) for e in train_examples], config.data.batch_size, tc.seed)
-
-    torch.manual_seed(tc.seed)
-    model = task.build_model()
-    optimizer = make_optimizer(model.parameters(), config.optim)
-    schedule = Schedule(config.schedule)
-
-    if ckpt is not None:
-        _check_resume_config(ckpt.document["config"], config)
-    elif out.exists():
-        shutil.rmtree(out)  # --force, checked above; only now that data and model are known good
-    out.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, out / "config.yaml")
-    log = MetricsLog(out / "metrics.jsonl")
-    if ckpt is None:
-        # The task's simple baseline on the same split, so the run's numbers have something beside them.
-        baseline = task.baseline()
-        if baseline:
-            (out / "baseline.json").write_text(json.dumps(baseline, indent=1), encoding="utf-8")
-            shown = ", ".join(
-                f"{k} {v:.4f}" for k, v in baseline.get("val", {}).items() if isinstance(v, float)
-            )
-            say(f"baseline ({baseline['model']}) on val: {shown}")
-    primary = task.primary_metric
-
-    # Mutable run state: everything a checkpoint must hold to resume exactly.
-    run = {
-        "step": 0,
-        "elapsed": 0.0,
-        "cpu": 0.0,
-        "best": -math.inf,
-        "best_loss": math.inf,
-        "evals_without_improvement": 0,
-        "last_eval_step": -1,
-        "last_save_step": -1,
-        "acc_loss": 0.0,
-        "acc_steps": 0,
-        "acc_examples": 0,
-        "acc_time": 0.0,
-    }
-
-    def snapshot(pointers=("last",), metrics=None) -> None:
-        optim_tensors, optim_rest = split_optimizer_state(optimizer.state_dict())
-        document = {
-            "task": task.name,
-            "step": run["step"],
-            "config": to_dict(config),
-            "task_state": task.state(),
-            "metrics": metrics or {},
-            "train_state": {
-                **run,
-                "batcher": batcher.state_dict(),
-                "schedule": schedule.state_dict(),
-                "optimizer": optim_rest,
-            },
-        }
-        save_checkpoint(out, document, model.state_dict(), {**optim_tensors, **rng_tensors()}, pointers)
-        run["last_save_step"] = run["step"]
-
-    if ckpt is not None:
-        model.load_state_dict(ckpt.model_state)
-        saved = ckpt.document["train_state"]
-        optimizer.load_state_dict(join_optimizer_state(ckpt.state_tensors, saved["optimizer"]))
-        schedule.load_state_dict(saved["schedule"])
-        batcher.load_state_dict(saved["batcher"])
-        restore_rng(ckpt.state_tensors)
-        for key in run:
-            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their start value
-        log.truncate_after(run["step"])
-        say(f"resuming {out} at step {run['step']}")
-
-    budget = Budget(tc.steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
-    clock = budget.wall
-
-    def evaluate(limit: int) -> dict:
-        examples = val_examples[:limit] if limit else val_examples
-        metrics = task.evaluate(model, examples)
-        event = {"step": run["step"], "split": "val", **metrics, "time": round(clock(), 3)}
-        log.write(event)
-        run["last_eval_step"] = run["step"]
-        schedule.observe(-metrics[primary])  # plateau schedules watch a value that should fall
-        # a tie on the metric (exact match stuck at 100%, say) goes to the lower validation loss
-        tied = abs(metrics[primary] - run["best"]) <= 1e-9
-        improved = metrics[primary] > run["best"] + 1e-9 or (tied and metrics["loss"] < run["best_loss"])
-        if improved:
-            run.update(best=metrics[primary], best_loss=metrics["loss"], evals_without_improvement=0)
-        else:
-            run["evals_without_improvement"] += 1
-        say(
-            f"step {run['step']}: val loss {metrics['loss']:.4f}, {primary} {metrics[primary]:.4f}"
-            + (" (best)" if improved else "")
-        )
-        return {"event": event, "improved": improved}
-
-    if run["step"] == 0 and run["last_save_step"] < 0:
-        snapshot()
-    bar = tqdm(
-        total=tc.steps,
-        initial=run["step"],
-        disable=not tc.progress,
-        unit="step",
-        dynamic_ncols=True,
-        file=sys.stderr,
-        desc=f"train {task.name} {out.name}",
-    )
-    stop_reason = "done"
-    last_val = None
-    try:
-        while True:
-            if (reason := budget.stop_reason(run["step"])) is not None:
-                stop_reason = reason
-                break
-            # lr
-            lr = config.optim.lr * schedule.factor(run["step"], budget.progress(run["step"]))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # eval / checkpoint
-            step = run["step"]
-            if tc.eval_every and step > 0 and step % tc.eval_every == 0 and run["last_eval_step"] != step:
-                result = evaluate(tc.eval_limit)
-                last_val = result["event"]
-                if result["improved"]:
-                    snapshot(("last", "best"), last_val)
-                if tc.early_stopping and run["evals_without_improvement"] >= tc.early_stopping:
-                    stop_reason = f"early stopping after {tc.early_stopping} evaluations without improvement"
-                    break
-            if tc.save_every and step % tc.save_every == 0 and run["last_save_step"] != step:
-                snapshot()
-            # forward / backward
-            tick = time.perf_counter()
-            batch = task.collate([train_examples[i] for i in batcher.next_batch()])
-            model.train()
-            loss = task.loss(model, batch)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise UserError(
-                    f"the loss became {loss_value} at step {step}; lower --lr or tighten "
-                    "train.clip_norm, and resume from the last checkpoint with --resume."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # clip
-            grad_norm = clip_gradients(model.parameters(), tc.clip_norm)
-            # step
-            optimizer.step()
-            run["step"] += 1
-            # log
-            run["acc_loss"] += loss_value
-            run["acc_steps"] += 1
-            run["acc_examples"] += int(batch["size"])
-            run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"], run["cpu"] = clock(), budget.cpu()
-            bar.update(1)
-            if run["step"] % tc.log_every == 0:
-                mean_loss = run["acc_loss"] / run["acc_steps"]
-                examples_per_s = run["acc_examples"] / max(run["acc_time"], 1e-9)
-                log.write(
-                    {
-                        "step": run["step"],
-                        "split": "train",
-                        "loss": mean_loss,
-                        "lr": lr,
-                        "grad_norm": grad_norm,
-                        "examples_per_s": round(examples_per_s, 1),
-                        "time": round(clock(), 3),
-                    }
-                )
-                bar.set_postfix(loss=f"{mean_loss:.3f}", ex_s=f"{examples_per_s:,.0f}", refresh=False)
-                run.update(acc_loss=0.0, acc_steps=0, acc_examples=0, acc_time=0.0)
-    finally:
-        bar.close()
-
-    # The end: a full evaluation, the last (and maybe best) checkpoint, the curves.
-    run["elapsed"], run["cpu"] = clock(), budget.cpu()
-    if run["last_eval_step"] != run["step"] or last_val is None:
-        result = evaluate(0)
-        last_val = result["event"]
-        snapshot(("last", "best") if result["improved"] else ("last",), last_val)
-    elif run["last_save_step"] != run["step"]:
-        snapshot(("last",), last_val)
-    if stop_reason != "done":
-        say(f"stopped at step {run['step']}: {stop_reason}.")
-    try:
-        from ..viz.curves import plot_run
-
-        plot_run(out)
-    except Exception as error:  # noqa: BLE001 - a missing plot must not fail a finished run
-        say(f"warning: could not draw the loss curves ({error}).")
-    return {
-        "step": run["step"],
-        "val": {k: v for k, v in last_val.items() if k not in ("step", "split")},
-        "best": run["best"],
-        "primary": primary,
-        "elapsed": run["elapsed"],
-        "stop": stop_reason,
-        "out": str(out),
-    }
+    """Train `task` (a ClassifyTask, TagTask, Seq2SeqTask or CaptionTask) into `out`; return a summary."""
+    return fit(task, out, resume=resume, force=force, data_root=data_root)
 
 
 def _check_resume_config(saved: dict, config) -> None:
