@@ -49,7 +49,7 @@ class TrainConfig:
     # decides). On a shared machine it does not shrink when other jobs take the cores.
     cpu_minutes: float | None = None
     seed: int = 1
-    eval_every: int = 250  # evaluate on the validation split every N steps (0: only at the end; image: each epoch)
+    eval_every: int = 250  # validate every N steps (0: only at the end; image runs: once per epoch)
     eval_tokens: int = 200_000  # lm: at most this many validation tokens per evaluation (0: all)
     final_eval_tokens: int = 1_000_000  # lm: at most this many at the end of the run (0: all)
     eval_limit: int = 0  # classify/tag/seq2seq/caption: at most this many validation examples (0: all)
@@ -57,7 +57,7 @@ class TrainConfig:
     log_every: int = 10  # one train event in metrics.jsonl per N steps (losses averaged)
     clip_norm: float | None = 5.0  # global L2-norm gradient clipping (None: off)
     clip_value: float | None = None  # elementwise clipping to [-v, v] before the norm (None: off)
-    overfit: int = 0  # train on the first N batches (lm) or examples only: a sanity check that must reach ~0 loss
+    overfit: int = 0  # train on the first N batches (lm) or examples only: the loss must reach ~0
     early_stopping: int = 0  # stop after N evaluations without improvement (0: off)
     # A loss that is not finite or above explode_factor × the initial loss, or a gradient norm that is
     # not finite: rollback (to the last checkpoint, with a halved LR, at most max_rollbacks times),
@@ -95,9 +95,13 @@ class TrainConfig:
         if self.precision not in ("fp32", "bf16", "auto"):
             raise UserError(f"train.precision must be fp32, bf16 or auto (got {self.precision!r}).")
         if self.on_divergence not in (None, "rollback", "stop", "error"):
-            raise UserError(f"train.on_divergence must be rollback, stop or error (got {self.on_divergence!r}).")
+            raise UserError(
+                f"train.on_divergence must be rollback, stop or error (got {self.on_divergence!r})."
+            )
         if self.explode_factor is not None and not self.explode_factor > 1:
-            raise UserError(f"train.explode_factor must be greater than 1 (got {self.explode_factor!r}).")
+            raise UserError(
+                f"train.explode_factor must be greater than 1 or null (got {self.explode_factor!r})."
+            )
 
 
 @dataclass

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from ..console import say
 from ..data.images import (
     ImageData,
     ImageSet,
@@ -47,20 +45,13 @@ from ..data.images import (
 )
 from ..errors import UserError
 from ..models.image_classifier import MODELS, ImageModelConfig, build_classifier, build_input_pipeline
-from .budget import Budget
-from .checkpoint import (
-    best_or_last,
-    join_optimizer_state,
-    load_checkpoint,
-    prepare_run_folder,
-    restore_rng,
-    rng_tensors,
-    save_checkpoint,
-    split_optimizer_state,
-)
-from .config import apply_overrides, from_dict, merge, save_yaml, to_dict
+from .checkpoint import best_or_last, load_checkpoint, prepare_run_folder, rng_tensors, save_checkpoint
+from .config import ImageTrainConfig, apply_overrides, from_dict, merge, save_yaml, to_dict
 from .metrics import MetricsLog
-from .optim import OPTIMIZERS, OptimConfig, Schedule, ScheduleConfig, clip_gradients, make_optimizer
+from .optim import OPTIMIZERS, OptimConfig, ScheduleConfig, make_optimizer
+from .precision import autocast as _autocast
+from .task import Context, StepOutput, Task
+from .trainer import fit
 
 TASK = "image"
 
@@ -120,50 +111,6 @@ class ImageOptimConfig(OptimConfig):
                 f"optim.name {self.name!r} is unknown; choose one of {', '.join(OPTIMIZERS + ('lbfgs',))}."
             )
         super().__post_init__()
-
-
-@dataclass
-class ImageTrainConfig:
-    epochs: float | None = 10  # passes over the training images (the run's length, with steps/minutes)
-    steps: int | None = None  # total optimizer steps; with epochs/minutes, whichever ends first
-    minutes: float | None = None  # wall-clock budget (the cosine schedule ends with it)
-    # CPU-time budget: seconds this process computes, all threads counted. On a shared machine it does
-    # not shrink when other jobs take the cores, as wall-clock minutes do.
-    cpu_minutes: float | None = None
-    seed: int = 1
-    eval_every: int = 0  # validate every N steps (0: once per epoch)
-    save_every: int = 0  # extra `last` checkpoints every N steps (0: at evaluations only)
-    log_every: int = 50  # one train event in metrics.jsonl per N steps and per epoch (averaged)
-    clip_norm: float | None = None  # global L2-norm gradient clipping (None: off)
-    overfit: int = 0  # sanity check: train (and validate) on the first N training images only
-    early_stopping: int = 0  # stop after N evaluations without improvement (0: off)
-    explode_factor: float = 3.0  # stop a run whose loss exceeds this × its initial loss
-    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the CPU has it)
-    threads: int = 0  # torch CPU threads (0: all cores)
-    snapshots: int = 0  # keep the weights of the last N evaluations in RUN/snapshots/ (snapshot ensembles)
-    progress: bool = True  # tqdm progress bar on stderr
-
-    def __post_init__(self) -> None:
-        if self.epochs is None and self.steps is None and self.minutes is None and self.cpu_minutes is None:
-            raise UserError("train.epochs, train.steps, train.minutes or train.cpu_minutes must be given.")
-        if self.epochs is not None and not self.epochs > 0:
-            raise UserError(f"train.epochs must be greater than 0 (got {self.epochs!r}).")
-        if self.steps is not None and self.steps < 1:
-            raise UserError(f"train.steps must be a positive integer (got {self.steps!r}).")
-        for name in ("minutes", "cpu_minutes"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise UserError(f"train.{name} must be greater than 0 (got {getattr(self, name)!r}).")
-        for name in ("eval_every", "save_every", "overfit", "early_stopping", "threads", "snapshots"):
-            if getattr(self, name) < 0:
-                raise UserError(f"train.{name} must be a non-negative integer (got {getattr(self, name)!r}).")
-        if self.log_every < 1:
-            raise UserError(f"train.log_every must be a positive integer (got {self.log_every!r}).")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise UserError(f"train.clip_norm must be greater than 0 or null (got {self.clip_norm!r}).")
-        if self.precision not in ("fp32", "bf16", "auto"):
-            raise UserError(f"train.precision must be fp32, bf16 or auto (got {self.precision!r}).")
-        if not self.explode_factor > 1:
-            raise UserError(f"train.explode_factor must be greater than 1 (got {self.explode_factor!r}).")
 
 
 @dataclass
@@ -328,7 +275,7 @@ class EpochBatcher:
 
 
 def autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else nullcontext()
+    return _autocast(enabled, "cpu")
 
 
 @torch.no_grad()
@@ -424,13 +371,8 @@ def _check_resume_config(saved: dict, config: ImageRunConfig) -> None:
         raise UserError("cannot resume with another optimizer; use the original one or start a new run.")
 
 
-def say(message: str) -> None:
-    """Print a line to stderr without breaking an active progress bar."""
-    tqdm.write(message, file=sys.stderr)
-
-
 def bf16_wanted(precision: str) -> bool:
-    from .loop import use_bf16
+    from .precision import use_bf16
 
     return use_bf16(precision)
 
@@ -499,6 +441,143 @@ def encoder_architecture(path: str) -> dict:
 # ---- training --------------------------------------------------------------------------------
 
 
+class _FullBatch:
+    """Full-batch L-BFGS: every step is the whole training set (one step per epoch)."""
+
+    steps_per_epoch = 1
+
+    def __init__(self) -> None:
+        self.epoch, self.position = 0, 0
+
+    def next_batch(self) -> None:
+        return None
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+class ImageTask(Task):
+    """An image classifier (linear, MLP, CNN, row RNN) on shuffled, augmented minibatches.
+
+    The babysitting rules of the notes: the step-0 loss beside the uniform guess's (ln K), `--overfit
+    N` on N images, and a run whose loss exceeds 3× its initial loss (or is not finite) stops as
+    diverged. At the end the best checkpoint is scored once on the test set (`test`), and a CNN's
+    encoder is exported to RUN/encoder/.
+    """
+
+    name = TASK
+    primary_metric = "accuracy"
+    higher_is_better = True
+    count_unit = "images"
+    on_divergence = "stop"
+    plateau_on = "loss"
+    save_every_eval = True
+    log_epoch_ends = True
+
+    def __init__(self, config: ImageRunConfig, test: bool = True) -> None:
+        self.config = config
+        self.test = test
+
+    def setup(self, context: Context, saved: dict | None) -> None:
+        self.context = context
+        config, tc, mc = self.config, self.config.train, self.config.model
+        self.splits = load_splits(config.data, tc.overfit, context.data_root)
+        self.num_classes = len(self.splits.classes)
+        if mc.name == "cnn" and mc.cnn.encoder:
+            # A transfer run builds the encoder's blocks; its own head and training settings stay.
+            arch = encoder_architecture(mc.cnn.encoder)
+            config.model.cnn = from_dict(type(mc.cnn), {**to_dict(mc.cnn), **arch}, "model.cnn")
+        self.lbfgs = config.optim.name == "lbfgs"
+        self.train_images = torch.from_numpy(self.splits.train.images)  # (N, C, H, W) uint8
+        self.train_labels = torch.from_numpy(self.splits.train.labels)
+        self.augment_generator = torch.Generator().manual_seed(tc.seed + 1)
+        self._full_batch = None  # L-BFGS: the transformed training set, computed once
+
+    def build_model(self) -> nn.Module:
+        config = self.config
+        self.model = build_model(config, self.splits.image_shape, self.num_classes)
+        self.model.input.fit(self.splits.train.images)
+        if config.model.name == "cnn" and config.model.cnn.encoder:
+            _load_encoder_into(self.model, config)
+        return self.model
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return _make_optimizer(model, self.config)
+
+    def batches(self):
+        if self.lbfgs:
+            return _FullBatch()
+        return EpochBatcher(len(self.splits.train), self.config.data.batch_size, self.config.train.seed)
+
+    def check_resume(self, document: dict) -> None:
+        _check_resume_config(document["config"], self.config)
+
+    def eval_interval(self, steps_per_epoch: int | None) -> int:
+        return self.config.train.eval_every or steps_per_epoch
+
+    def training_step(self, net, index) -> StepOutput:
+        model, dc = self.model, self.config.data
+        if self.lbfgs:
+            if self._full_batch is None:
+                with torch.no_grad():
+                    images = self.train_images
+                    self._full_batch = torch.cat(
+                        [model.input(to_float(images[i : i + 4096])) for i in range(0, len(images), 4096)]
+                    )
+            return StepOutput(model.loss(model.scores(self._full_batch), self.train_labels))
+        images = to_float(self.train_images[index])  # (B, C, H, W)
+        if dc.translate or dc.flip:
+            images = augment(images, self.augment_generator, dc.translate, dc.flip)
+        labels = self.train_labels[index]
+        with self.context.autocast():
+            scores = net(images)
+        loss = model.loss(scores.float(), labels)
+        return StepOutput(loss, count=len(labels), correct=int((scores.argmax(1) == labels).sum()))
+
+    def check_initial_loss(self, loss: float) -> None:
+        _sanity_check(loss, self.num_classes, self.config)
+
+    def initial_loss(self) -> tuple[float, str]:
+        if self.config.model.name == "linear" and self.config.model.linear.loss == "svm":
+            return (self.num_classes - 1) * self.config.model.linear.margin, "(K − 1)Δ of a uniform guess"
+        return math.log(self.num_classes), f"a uniform guess over K={self.num_classes} classes gives ln K"
+
+    def validate(self, model, final: bool) -> dict | None:
+        out, step, tc, val = self.context.out, self.context.step, self.config.train, self.splits.val
+        if not len(val):  # data.val_size 0: no selection; the newest weights are the model
+            if tc.snapshots:
+                _save_snapshot(out, model, step, tc.snapshots)
+            return None
+        probs = predict(model, val.images, bf16=self.context.bf16, flip=self.config.data.tta_flip)
+        metrics = classification_metrics(probs, val.labels, self.num_classes)
+        if tc.snapshots:
+            _save_snapshot(out, model, step, tc.snapshots)
+        return {"loss": metrics["loss"], "accuracy": metrics["accuracy"]}
+
+    def document(self) -> dict:
+        return {"classes": self.splits.classes, "image_shape": list(self.splits.image_shape),
+                "data": self.splits.source}
+
+    def state_tensors(self) -> dict:
+        return {"rng.augment": self.augment_generator.get_state()}
+
+    def load_state_tensors(self, tensors: dict) -> None:
+        self.augment_generator.set_state(tensors["rng.augment"])
+
+    def upgrade_train_state(self, saved: dict) -> dict:
+        if "best_accuracy" in saved:  # written by the image loop (before the one trainer)
+            saved = {**saved, "best": saved["best_accuracy"], "acc_count": saved.get("acc_images", 0)}
+        return saved
+
+    def finish(self, out: Path, summary: dict) -> dict:
+        log = MetricsLog(out / "metrics.jsonl")
+        return _finish(out, self.config, self.splits, log, summary["stop"], summary["elapsed"],
+                       self.context.bf16, self.test)
+
+
 def train_image(
     config: ImageRunConfig,
     out: str | Path,
@@ -513,29 +592,21 @@ def train_image(
     With `test` (the default) the best checkpoint is evaluated once on the test set at the end; a
     hyperparameter search passes False, since choices must not be made on test data.
     """
-    out = Path(out)
-    prepare_run_folder(out, resume, force)
-    tc, dc, mc = config.train, config.data, config.model
-    torch.set_num_threads(tc.threads or torch.get_num_threads())
-    bf16 = bf16_wanted(tc.precision)
+    if config.model.name == "knn":
+        return _train_knn(config, Path(out), resume, force, data_root, test)
+    return fit(ImageTask(config, test=test), out, resume=resume, force=force, data_root=data_root)
 
-    # Data, then the model: both checked before anything is written or deleted.
+
+def _train_knn(config: ImageRunConfig, out: Path, resume: bool, force: bool, data_root, test: bool) -> dict:
+    """kNN is fitted, not trained: store the training images, choose k, checkpoint, score."""
+    prepare_run_folder(out, resume, force)
+    tc, dc = config.train, config.data
+    torch.set_num_threads(tc.threads or torch.get_num_threads())
     splits = load_splits(dc, tc.overfit, data_root)
-    num_classes = len(splits.classes)
-    if mc.name == "cnn" and mc.cnn.encoder:
-        # A transfer run builds the encoder's blocks; its own head and training settings stay.
-        arch = encoder_architecture(mc.cnn.encoder)
-        config.model.cnn = from_dict(type(mc.cnn), {**to_dict(mc.cnn), **arch}, "model.cnn")
     torch.manual_seed(tc.seed)
-    model = build_model(config, splits.image_shape, num_classes)
+    model = build_model(config, splits.image_shape, len(splits.classes))
     model.input.fit(splits.train.images)
-    if mc.name == "cnn" and mc.cnn.encoder:
-        _load_encoder_into(model, config)
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(out, "last", task=TASK)
-        _check_resume_config(ckpt.document["config"], config)
-    elif out.exists():
+    if out.exists():
         shutil.rmtree(out)  # --force, checked above; only now that data and model are known good
     out.mkdir(parents=True, exist_ok=True)
     save_yaml(config, out / "config.yaml")
@@ -547,239 +618,7 @@ def train_image(
         "image_shape": list(splits.image_shape),
         "data": splits.source,
     }
-    if mc.name == "knn":
-        return _fit_knn(model, config, splits, out, log, document_base, test)
-
-    optimizer = _make_optimizer(model, config)
-    schedule = Schedule(config.schedule)
-    batcher = EpochBatcher(len(splits.train), dc.batch_size, tc.seed)
-    lbfgs = config.optim.name == "lbfgs"
-    steps_per_epoch = 1 if lbfgs else batcher.steps_per_epoch
-    total_steps = _total_steps(tc, steps_per_epoch)
-    augment_generator = torch.Generator().manual_seed(tc.seed + 1)
-    train_images = torch.from_numpy(splits.train.images)  # (N, C, H, W) uint8
-    train_labels = torch.from_numpy(splits.train.labels)
-    full_batch = None  # L-BFGS: the transformed training set, computed once
-    eval_every = tc.eval_every or steps_per_epoch
-
-    run = {
-        "step": 0,
-        "elapsed": 0.0,
-        "cpu": 0.0,
-        "best_accuracy": -1.0,
-        "best_loss": math.inf,
-        "initial_loss": None,
-        "evals_without_improvement": 0,
-        "last_eval_step": -1,
-        "last_save_step": -1,
-        "acc_loss": 0.0,
-        "acc_correct": 0,
-        "acc_images": 0,
-        "acc_steps": 0,
-        "acc_time": 0.0,
-    }
-
-    def snapshot(pointers=("last",), metrics=None) -> None:
-        tensors, rest = ({}, None) if lbfgs else split_optimizer_state(optimizer.state_dict())
-        document = {
-            **document_base,
-            "step": run["step"],
-            "metrics": metrics or {},
-            "train_state": {
-                **run,
-                "batcher": batcher.state_dict(),
-                "schedule": schedule.state_dict(),
-                "optimizer": rest,
-            },
-        }
-        tensors = {**tensors, **rng_tensors(), "rng.augment": augment_generator.get_state()}
-        save_checkpoint(out, document, model.state_dict(), tensors, pointers)
-        run["last_save_step"] = run["step"]
-
-    def restore(checkpoint) -> None:
-        model.load_state_dict(checkpoint.model_state)
-        saved = checkpoint.document["train_state"]
-        if saved["optimizer"] is not None:
-            optimizer.load_state_dict(join_optimizer_state(checkpoint.state_tensors, saved["optimizer"]))
-        schedule.load_state_dict(saved["schedule"])
-        batcher.load_state_dict(saved["batcher"])
-        restore_rng(checkpoint.state_tensors)
-        augment_generator.set_state(checkpoint.state_tensors["rng.augment"])
-        for key in run:
-            run[key] = saved.get(key, run[key])  # keys added since the checkpoint keep their start value
-
-    if ckpt is not None:
-        restore(ckpt)
-        log.truncate_after(run["step"])
-        say(f"resuming {out} at step {run['step']}")
-
-    budget = Budget(total_steps, tc.minutes, tc.cpu_minutes, elapsed=run["elapsed"], cpu=run["cpu"])
-    clock = budget.wall
-
-    def evaluate() -> dict:
-        if not len(splits.val):  # data.val_size 0: no selection; the newest weights are the model
-            run["last_eval_step"] = run["step"]
-            if tc.snapshots:
-                _save_snapshot(out, model, run["step"], tc.snapshots)
-            return {"event": None, "improved": True}
-        probs = predict(model, splits.val.images, bf16=bf16, flip=dc.tta_flip)
-        metrics = classification_metrics(probs, splits.val.labels, num_classes)
-        event = {
-            "step": run["step"],
-            "split": "val",
-            "epoch": round(run["step"] / steps_per_epoch, 3),
-            "loss": metrics["loss"],
-            "accuracy": metrics["accuracy"],
-            "time": round(clock(), 3),
-        }
-        log.write(event)
-        run["last_eval_step"] = run["step"]
-        schedule.observe(metrics["loss"])
-        improved = (metrics["accuracy"], -metrics["loss"]) > (run["best_accuracy"], -run["best_loss"])
-        if improved:
-            run["best_accuracy"], run["best_loss"], run["evals_without_improvement"] = (
-                metrics["accuracy"],
-                metrics["loss"],
-                0,
-            )
-        else:
-            run["evals_without_improvement"] += 1
-        say(
-            f"step {run['step']} (epoch {event['epoch']:g}): val loss {metrics['loss']:.4f}, accuracy "
-            f"{100 * metrics['accuracy']:.2f}%" + (" (best)" if improved else "")
-        )
-        if tc.snapshots:
-            _save_snapshot(out, model, run["step"], tc.snapshots)
-        return {"event": event, "improved": improved}
-
-    def full_batch_loss() -> Tensor:
-        nonlocal full_batch
-        if full_batch is None:
-            with torch.no_grad():
-                full_batch = torch.cat(
-                    [
-                        model.input(to_float(train_images[i : i + 4096]))
-                        for i in range(0, len(train_images), 4096)
-                    ]
-                )
-        return model.loss(model.scores(full_batch), train_labels)
-
-    if run["step"] == 0 and run["last_save_step"] < 0:
-        snapshot()  # a step-0 checkpoint
-    bar = tqdm(
-        total=total_steps,
-        initial=run["step"],
-        disable=not tc.progress,
-        unit="step",
-        dynamic_ncols=True,
-        file=sys.stderr,
-        desc=f"train {out.name}",
-    )
-    stop_reason, last_val = "done", None
-    try:
-        while True:
-            if (reason := budget.stop_reason(run["step"])) is not None:
-                stop_reason = reason
-                break
-            # lr
-            lr = config.optim.lr * schedule.factor(run["step"], budget.progress(run["step"]))
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            # eval / checkpoint
-            step = run["step"]
-            if step > 0 and step % eval_every == 0 and run["last_eval_step"] != step:
-                result = evaluate()
-                last_val = result["event"]
-                snapshot(("last", "best") if result["improved"] else ("last",), last_val)
-                if tc.early_stopping and run["evals_without_improvement"] >= tc.early_stopping:
-                    stop_reason = f"early stopping after {tc.early_stopping} evaluations without improvement"
-                    break
-            if tc.save_every and step % tc.save_every == 0 and run["last_save_step"] != step:
-                snapshot()
-            # forward / backward
-            tick = time.perf_counter()
-            model.train()
-            if lbfgs:
-
-                def closure():
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = full_batch_loss()
-                    loss.backward()
-                    return loss
-
-                loss = closure()
-                correct, count = 0, 0
-            else:
-                index = batcher.next_batch()
-                images = to_float(train_images[index])  # (B, C, H, W)
-                if dc.translate or dc.flip:
-                    images = augment(images, augment_generator, dc.translate, dc.flip)
-                labels = train_labels[index]
-                with autocast(bf16):
-                    scores = model(images)
-                loss = model.loss(scores.float(), labels)
-                correct, count = int((scores.argmax(1) == labels).sum()), len(labels)
-            loss_value = loss.item()
-            if run["initial_loss"] is None:
-                run["initial_loss"] = loss_value
-                _sanity_check(loss_value, num_classes, config)
-            if not math.isfinite(loss_value) or loss_value > tc.explode_factor * run["initial_loss"]:
-                stop_reason = "diverged"
-                say(
-                    f"warning: loss {loss_value:.4g} at step {step} is more than {tc.explode_factor:g}× the "
-                    f"initial {run['initial_loss']:.4g}; stopping (lower --lr)."
-                )
-                break
-            if not lbfgs:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            # clip
-            grad_norm = clip_gradients(model.parameters(), tc.clip_norm) if not lbfgs else float("nan")
-            # step
-            optimizer.step(closure) if lbfgs else optimizer.step()
-            run["step"] += 1
-            # log
-            run["acc_loss"] += loss_value
-            run["acc_correct"] += correct
-            run["acc_images"] += count
-            run["acc_steps"] += 1
-            run["acc_time"] += time.perf_counter() - tick
-            run["elapsed"], run["cpu"] = clock(), budget.cpu()
-            bar.update(1)
-            if run["step"] % tc.log_every == 0 or run["step"] % steps_per_epoch == 0:  # and each epoch's end
-                mean_loss = run["acc_loss"] / run["acc_steps"]
-                event = {
-                    "step": run["step"],
-                    "split": "train",
-                    "epoch": round(run["step"] / steps_per_epoch, 3),
-                    "loss": mean_loss,
-                    "lr": lr,
-                    "time": round(clock(), 3),
-                }
-                if run["acc_images"]:
-                    event["accuracy"] = run["acc_correct"] / run["acc_images"]
-                    event["images_per_s"] = round(run["acc_images"] / max(run["acc_time"], 1e-9), 1)
-                if math.isfinite(grad_norm):
-                    event["grad_norm"] = grad_norm
-                log.write(event)
-                bar.set_postfix(
-                    loss=f"{mean_loss:.3f}", acc=f"{100 * event.get('accuracy', 0):.1f}", refresh=False
-                )
-                run.update(acc_loss=0.0, acc_correct=0, acc_images=0, acc_steps=0, acc_time=0.0)
-    finally:
-        bar.close()
-
-    run["elapsed"], run["cpu"] = clock(), budget.cpu()
-    if stop_reason != "diverged":
-        if run["last_eval_step"] != run["step"] or last_val is None:
-            result = evaluate()
-            last_val = result["event"]
-            snapshot(("last", "best") if result["improved"] else ("last",), last_val)
-        elif run["last_save_step"] != run["step"]:
-            snapshot(("last",), last_val)
-    if stop_reason != "done":
-        say(f"stopped at step {run['step']}: {stop_reason}.")
-    return _finish(out, config, splits, log, stop_reason, run["elapsed"], bf16, test)
+    return _fit_knn(model, config, splits, out, log, document_base, test)
 
 
 def _make_optimizer(model: nn.Module, config: ImageRunConfig) -> torch.optim.Optimizer:
@@ -794,11 +633,6 @@ def _make_optimizer(model: nn.Module, config: ImageRunConfig) -> torch.optim.Opt
             line_search_fn="strong_wolfe",
         )
     return make_optimizer(groups, config.optim)
-
-
-def _total_steps(tc: ImageTrainConfig, steps_per_epoch: int) -> int | None:
-    limits = [s for s in (tc.steps, math.ceil(tc.epochs * steps_per_epoch) if tc.epochs else None) if s]
-    return min(limits) if limits else None
 
 
 def _sanity_check(loss: float, num_classes: int, config: ImageRunConfig) -> None:

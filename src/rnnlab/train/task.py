@@ -44,6 +44,8 @@ class Context:
     data_root: str | Path | None = None
     bf16: bool = False
     resume: bool = False
+    out: Path | None = None  # the run folder
+    step: int = 0  # the trainer's step counter, kept current for the task (at evaluations, say)
 
     def autocast(self) -> AbstractContextManager:
         from .precision import autocast

@@ -92,7 +92,7 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
 
     # Data and model, both checked before anything is written or deleted.
     ckpt = load_checkpoint(out, "last", task=task.name) if resume else None
-    context = Context(device=device, ddp=ddp, data_root=data_root, bf16=bf16, resume=resume)
+    context = Context(device=device, ddp=ddp, data_root=data_root, bf16=bf16, resume=resume, out=out)
     task.setup(context, ckpt.document.get("task_state") if ckpt else None)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
     model = task.build_model().to(device)
@@ -187,6 +187,7 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
 
     def evaluate(final: bool) -> dict:
         """Validation metrics on rank 0; the decisions they lead to are shared with every rank."""
+        context.step = run["step"]
         metrics = task.validate(model, final) if ddp.is_main else {}
         run["last_eval_step"] = run["step"]
         if metrics is None:  # nothing to validate on (an image run with data.val_size 0): newest is best
@@ -212,7 +213,8 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
             where = f" (epoch {event['epoch']:g})" if "epoch" in event else ""
             what = "" if task.primary_metric == "loss" else f", {task.primary_metric} {shown}"
             extra = f", {metrics['bpc']:.4f} bits/token" if "bpc" in metrics else ""
-            say(f"step {run['step']}{where}: val loss {loss:.4f}{extra}{what}" + (" (best)" if improved else ""))
+            best = " (best)" if improved else ""
+            say(f"step {run['step']}{where}: val loss {loss:.4f}{extra}{what}{best}")
         return {"event": event, "improved": improved}
 
     total_steps = tc.steps
@@ -267,7 +269,7 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
             batch = batcher.next_batch()
             model.train()
 
-            def compute():
+            def compute(batch=batch):
                 optimizer.zero_grad(set_to_none=True)
                 output = task.training_step(net, batch)
                 output.loss.backward()  # under DDP, gradients arrive averaged over all ranks
@@ -294,7 +296,7 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
                 continue
             # step: the first evaluation of the closure is the one above
             first = [output.loss]
-            optimizer.step(lambda: first.pop() if first else compute()[0].loss)
+            optimizer.step(lambda first=first: first.pop() if first else compute()[0].loss)
             task.after_step()
             run["step"] += 1
             # log
@@ -342,9 +344,15 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
             snapshot(("last",), last_val)
     if stop_reason != "done" and ddp.is_main:
         say(f"stopped at step {run['step']}: {stop_reason}.")
-    summary = {"step": run["step"], "val": {k: v for k, v in (last_val or {}).items() if k not in ("step", "split")},
-               "best": run["best"] if task.higher_is_better else -run["best"], "primary": task.primary_metric,
-               "elapsed": run["elapsed"], "stop": stop_reason, "out": str(out)}
+    summary = {
+        "step": run["step"],
+        "val": {k: v for k, v in (last_val or {}).items() if k not in ("step", "split")},
+        "best": run["best"] if task.higher_is_better else -run["best"],
+        "primary": task.primary_metric,
+        "elapsed": run["elapsed"],
+        "stop": stop_reason,
+        "out": str(out),
+    }
     if not ddp.is_main:
         return summary
     try:
