@@ -174,7 +174,7 @@ class ImageTrial:
         return values
 
     def __call__(self, params: dict, trial: dict) -> dict:
-        from .train.image_loop import image_config, train_image
+        from .tasks.image import image_config, train_image
 
         out = Path(self.folder) / "trials" / trial["name"]
         try:
@@ -385,7 +385,7 @@ def run_search(
 ) -> dict:
     """`rnnlab search SPACE.yaml --out DIR`: a random search over image runs (see the module docstring)."""
     from .train.config import load_yaml
-    from .train.image_loop import image_config
+    from .tasks.image import image_config
 
     spec = load_yaml(space_file)
     unknown = set(spec) - {"base", "space", "coarse", "fine"}

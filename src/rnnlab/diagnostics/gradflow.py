@@ -154,7 +154,7 @@ def flow_at_init(cell: str, steps: int, spectral_radius: float, *, hidden: int =
 
 def flow_from_run(run: str | Path, steps: int, *, batch: int = 4, seed: int = 0) -> list[FlowResult]:
     """‖∂L_T/∂h_t‖ of every layer of a trained language model, on the start of its validation text."""
-    from ..runs import load_lm
+    from ..tasks.lm import load_lm
 
     if steps < 2:
         raise UserError(f"--steps must be at least 2 to follow the gradient back (got {steps}).")

@@ -10,31 +10,12 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..errors import UserError
-from ..models.language_model import LanguageModelConfig
-from .optim import OptimConfig, ScheduleConfig
-
-
-@dataclass
-class DataConfig:
-    path: str = ""  # a text file, a prepared corpus folder, or a fetched dataset's name
-    level: str = "char"  # char | word (for text files prepared on the fly)
-    encoding: str = "utf-8"  # of the text file
-    seq_len: int = 128  # T: steps of truncated backprop through time per chunk
-    batch_size: int = 32  # B: parallel contiguous streams through the corpus
-
-    def __post_init__(self) -> None:
-        if self.level not in ("char", "word"):
-            raise UserError(f"data.level must be char or word (got {self.level!r}).")
-        for name in ("seq_len", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"data.{name} must be a positive integer (got {value!r}).")
 
 
 @dataclass
@@ -122,18 +103,6 @@ class ImageTrainConfig(TrainConfig):
     save_every: int = 0  # extra `last` checkpoints every N steps (0: at evaluations only)
     log_every: int = 50  # one train event per N steps and per epoch (averaged)
     clip_norm: float | None = None
-
-
-@dataclass
-class LMRunConfig:
-    """Everything `rnnlab train lm` needs; saved with every run and checkpoint."""
-
-    task: str = "lm"
-    model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 # ---- dict <-> dataclass ---------------------------------------------------------------------
@@ -256,3 +225,12 @@ def load_yaml(path: str | Path) -> dict:
 
 def save_yaml(config, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def __getattr__(name: str):
+    """Deprecated names: the language model's run config moved to `rnnlab.tasks.lm` (one release)."""
+    if name in ("LMRunConfig", "DataConfig"):
+        from ..tasks import lm
+
+        return getattr(lm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,22 +1,21 @@
-"""Command line of image captioning (listed in `rnnlab.cli.EXTENSIONS`); each handler calls one function.
+"""Command line of image captioning (a group of `rnnlab.cli.GROUPS`); each handler calls one function.
 
 rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji
 rnnlab data make scenes [--seed S] [--train N --val N --test N]
 rnnlab train caption --data emoji|scenes|captions.json --out RUN [--attention soft|hard|init] ...
 rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
-rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from .argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
-from .cli import _float, _positive_int
-from .errors import UserError
-from .runs import EVALUATORS
+from ..argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
+from ..argtypes import number as _float
+from ..argtypes import positive_int as _positive_int
+from ..errors import UserError
+from .config import config_from_args
 
 # flag -> (section, key) of the caption run configuration
 FLAGS = {
@@ -101,70 +100,6 @@ def add_parsers(sub) -> None:
     c.add_argument("--checkpoint", choices=("best", "last"), default="best")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_caption)
-    _extend_data_parsers(sub)
-
-
-# ---- `data fetch emoji` and `data make scenes` ----------------------------------------------------------
-
-
-def _subcommands(parser) -> dict:
-    # argparse keeps sub-commands in a private action; this is the one place that reaches for it, so that
-    # emoji and scenes join `data fetch` and `data make` without editing the modules that own them.
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices
-    return {}
-
-
-def _extend_data_parsers(sub) -> None:
-    data = sub.choices.get("data")  # `sub` is the top-level sub-command action
-    if data is None:
-        return
-    commands = _subcommands(data)
-    fetch = commands.get("fetch")
-    if fetch is not None:
-        previous_fetch = fetch.get_default("func")
-        for action in fetch._actions:
-            if action.dest == "name" and action.help and "emoji" not in action.help:
-                action.help += ", emoji"
-
-        def fetch_handler(args):
-            if args.name == "emoji":
-                from .data.captions import fetch_emoji
-
-                folder = fetch_emoji(progress=True)
-                print(f"emoji: ready in {folder} (use --data emoji)")
-                return 0
-            if previous_fetch is not None:
-                return previous_fetch(args)
-            from .cli import cmd_data
-
-            return cmd_data(args)
-
-        fetch.set_defaults(func=fetch_handler)
-    make = commands.get("make")
-    if make is None:
-        return
-    previous_make = make.get_default("func")
-    for action in make._actions:
-        if action.dest == "name" and action.choices is not None and "scenes" not in action.choices:
-            action.choices = (*action.choices, "scenes")
-            action.help = (action.help or "") + "; scenes: Fashion-MNIST composites with captions and boxes"
-    make.add_argument("--val", type=_positive_int, default=1_000, help="scenes: validation scenes")
-    make.add_argument("--test", type=_positive_int, default=2_000, help="scenes: test scenes")
-
-    def make_handler(args):
-        if args.name == "scenes":  # --train (default 40,000) is shared with `data make dates`
-            from .data.captions import make_scenes
-
-            folder = make_scenes(
-                seed=args.seed, train=args.train, val=args.val, test=args.test, force=args.force
-            )
-            print(f"scenes: ready in {folder} (use --data scenes)")
-            return 0
-        return previous_make(args)
-
-    make.set_defaults(func=make_handler)
 
 
 # ---- handlers ----------------------------------------------------------------------------------
@@ -172,32 +107,14 @@ def _extend_data_parsers(sub) -> None:
 
 def caption_config(args):
     """Defaults (or the saved config when resuming) <- --config <- flags <- --set."""
-    from .train.caption_task import CaptionRunConfig
-    from .train.config import apply_overrides, from_dict, load_yaml, merge, to_dict
-    from .train.supervised import resolve_resume_config
+    from ..tasks.caption import CaptionRunConfig
 
-    values = load_yaml(args.config) if args.config else {}
-    for flag, (section, key) in FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            values = merge(values, {section: {key: value}})
-    if args.encoder is not None:
-        values = merge(values, {"model": {"encoder": {"path": args.encoder}}})
-    if args.freeze is not None:
-        values = merge(values, {"model": {"encoder": {"freeze": args.freeze}}})
-    if (args.minutes is not None or args.cpu_minutes is not None) and args.steps is None:
-        values = merge(values, {"train": {"steps": None}})
-    if args.no_progress:
-        values = merge(values, {"train": {"progress": False}})
-    if args.resume:
-        base = resolve_resume_config(Path(args.out), "caption", values)
-    else:
-        base = merge(to_dict(CaptionRunConfig()), values)
-    return from_dict(CaptionRunConfig, apply_overrides(base, args.set))
+    extra = {("model", "encoder", "path"): args.encoder, ("model", "encoder", "freeze"): args.freeze}
+    return config_from_args(args, "caption", CaptionRunConfig, FLAGS, extra=extra)
 
 
 def cmd_train_caption(args) -> int:
-    from .train.caption_task import train_caption
+    from ..tasks.caption import train_caption
 
     config = caption_config(args)
     summary = train_caption(config, args.out, resume=args.resume, force=args.force)
@@ -211,7 +128,7 @@ def cmd_train_caption(args) -> int:
 
 
 def cmd_caption(args) -> int:
-    from .train.caption_task import caption_images
+    from ..tasks.caption import caption_images
 
     if args.temperature is not None and not args.temperature > 0:
         raise UserError(f"--temperature must be greater than 0 (got {args.temperature}).")
@@ -234,14 +151,3 @@ def cmd_caption(args) -> int:
         if "attention_png" in r:
             print(f"attention: {r['attention_png']}")
     return 0
-
-
-def _evaluate(run, data, which: str = "best", **_options) -> dict:
-    from .train.caption_task import evaluate_run
-
-    return evaluate_run(run, data, which=which)
-
-
-EVALUATORS["caption"] = _evaluate
-
-__all__ = ["add_parsers", "add_train_parsers"]

@@ -1,23 +1,21 @@
-"""Command line of the sequence tasks (listed in `rnnlab.cli.EXTENSIONS`); each handler calls one function.
+"""Command line of the sequence tasks (a group of `rnnlab.cli.GROUPS`); each handler calls one function.
 
 rnnlab train classify --data FILE|DIR|NAME --out RUN [--text-column C --label-column C] ...
 rnnlab train tag      --data FILE|DIR|NAME --out RUN [--format slash|conll] ...
 rnnlab train seq2seq  --data FILE|DIR|NAME --out RUN [--attention additive|dot|general|none] ...
 rnnlab predict RUN "text" ...                 label, probabilities, most attended tokens (or tags)
 rnnlab translate RUN "text" [--beam 5] [--attention out.png]
-rnnlab data make dates [--seed S] [--train N]
-rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from .argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
-from .cli import _float, _non_negative_int, _positive_int
-from .errors import UserError
-from .runs import EVALUATORS
+from ..argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
+from ..argtypes import non_negative_int as _non_negative_int
+from ..argtypes import number as _float
+from ..argtypes import positive_int as _positive_int
+from .config import config_from_args
 
 # flag -> (section, key) of the run configuration, per task (flags shared by all three first)
 COMMON_FLAGS = {
@@ -179,51 +177,25 @@ def add_parsers(sub) -> None:
     translate.set_defaults(func=cmd_translate)
 
 
-def add_data_make_parser(data_sub) -> None:
-    """`rnnlab data make NAME` (called from rnnlab.cli's data parser)."""
-    make = data_sub.add_parser("make", help="generate a synthetic dataset: dates")
-    make.add_argument("name", choices=("dates",), help="dates: human-readable dates -> ISO 8601")
-    make.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
-    make.add_argument("--train", type=_positive_int, default=40_000, help="training pairs")
-    make.add_argument("--force", action="store_true", help="make it again even if it exists")
-    make.set_defaults(func=cmd_data_make)
-
-
 # ---- handlers ----------------------------------------------------------------------------------
 
 
 def task_config(args):
     """Defaults (or the saved config when resuming) <- --config <- flags <- --set, for args.task_name."""
-    from .train.config import apply_overrides, from_dict, load_yaml, merge, to_dict
-    from .train.sequence_tasks import TASKS
-    from .train.supervised import resolve_resume_config
+    from ..tasks.text import TASKS
 
     name = args.task_name
     _, config_cls = TASKS[name]
-    values = load_yaml(args.config) if args.config else {}
     flags = {**COMMON_FLAGS, **TASK_FLAGS[name]}
     if name == "seq2seq":
         flags["max_length"] = ("data", "max_source_length")
-    for flag, (section, key) in flags.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            values = merge(values, {section: {key: value}})
-    if getattr(args, "no_char_features", False):
-        values = merge(values, {"model": {"char_features": False}})
-    if (args.minutes is not None or args.cpu_minutes is not None) and args.steps is None:
-        values = merge(values, {"train": {"steps": None}})
-    if args.no_progress:
-        values = merge(values, {"train": {"progress": False}})
-    if args.resume:
-        base = resolve_resume_config(Path(args.out), name, values)
-    else:
-        base = merge(to_dict(config_cls()), values)
-    return from_dict(config_cls, apply_overrides(base, args.set))
+    extra = {("model", "char_features"): False} if getattr(args, "no_char_features", False) else {}
+    return config_from_args(args, name, config_cls, flags, extra=extra)
 
 
 def cmd_train_task(args) -> int:
-    from .train.sequence_tasks import TASKS
-    from .train.supervised import train_supervised
+    from ..tasks.text import TASKS
+    from ..train.supervised import train_supervised
 
     config = task_config(args)
     task_cls, _ = TASKS[args.task_name]
@@ -237,7 +209,7 @@ def cmd_train_task(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .train.sequence_tasks import predict_text
+    from ..tasks.text import predict_text
 
     results = predict_text(args.run, args.texts, which=args.checkpoint, unknown=args.unknown, top=args.top)
     if args.json:
@@ -257,7 +229,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_translate(args) -> int:
-    from .train.sequence_tasks import translate_text
+    from ..tasks.text import translate_text
 
     result = translate_text(
         args.run,
@@ -276,23 +248,3 @@ def cmd_translate(args) -> int:
     if "attention_png" in result:
         print(f"attention: {result['attention_png']}")
     return 0
-
-
-def cmd_data_make(args) -> int:
-    from .data.text_tasks import make_dates_dataset
-
-    folder = make_dates_dataset(seed=args.seed, train=args.train, force=args.force)
-    print(f"{args.name}: ready in {folder} (use --data {args.name})")
-    return 0
-
-
-def _evaluate(run, data, which: str = "best") -> dict:
-    from .train.sequence_tasks import evaluate_run
-
-    return evaluate_run(run, data, which=which)
-
-
-for _task in ("classify", "tag", "seq2seq"):
-    EVALUATORS[_task] = _evaluate
-
-__all__ = ["add_parsers", "add_train_parsers", "add_data_make_parser", "UserError"]

@@ -1,6 +1,6 @@
 """Subcommands of this package: `rnnlab gradcheck`, `gradflow`, `diagnose` and `experiment`.
 
-Registered through the EXTENSIONS hook of `rnnlab.cli`; each handler calls one library function and
+A group of `rnnlab.cli.GROUPS`; each handler calls one library function and
 prints its table (or JSON). A check that fails makes the command exit 1; a user's mistake raises
 `UserError` (one line, exit 2).
 """
@@ -75,7 +75,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_gradcheck(args) -> int:
-    from .gradcheck import REGISTRY, discover_models, format_table, run_gradcheck
+    from ..diagnostics.gradcheck import REGISTRY, discover_models, format_table, run_gradcheck
 
     _set_threads(args.threads)
     if args.list:
@@ -91,8 +91,8 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_gradflow(args) -> int:
+    from ..diagnostics.gradflow import flow_at_init, flow_from_run, format_table, parse_radii
     from ..viz.diagnostics import plot_gradflow
-    from .gradflow import flow_at_init, flow_from_run, format_table, parse_radii
 
     _set_threads(args.threads)
     if args.run and (args.cell or args.spectral_radius):
@@ -126,7 +126,7 @@ def cmd_gradflow(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from .diagnose import diagnose_run, format_findings
+    from ..diagnostics.diagnose import diagnose_run, format_findings
 
     findings = diagnose_run(args.run)
     if args.json:

@@ -1,13 +1,12 @@
-"""Command-line entry points of the image side (listed in `rnnlab.cli.EXTENSIONS`).
+"""Command-line entry points of the image side (a group of `rnnlab.cli.GROUPS`).
 
     rnnlab train image --data fashion-mnist --out RUN --model knn|linear|mlp|cnn|rnn [options]
     rnnlab summary RUN|CONFIG|MODEL              layer output shapes and parameter counts
     rnnlab ensemble RUN [RUN ...] [--snapshots]  average the members' class probabilities
     rnnlab search SPACE.yaml --data D --out DIR  random search (coarse, then fine), in parallel
 
-`rnnlab eval RUN` of an image run goes to `evaluate_run` (registered in `rnnlab.runs.EVALUATORS`), and
-`rnnlab data fetch fashion-mnist` to `rnnlab.data.images.fetch_fashion_mnist`. Each handler calls one
-library function and prints its result.
+`rnnlab eval RUN` of an image run goes to `rnnlab.tasks.image.evaluate_run` through the task registry.
+Each handler calls one library function and prints its result.
 """
 
 from __future__ import annotations
@@ -16,10 +15,11 @@ import argparse
 import json
 from pathlib import Path
 
-from .argtypes import OPTIMIZERS_HELP, add_optimizer_flags, add_run_flags
-from .argtypes import non_negative_int as _non_negative_int
-from .argtypes import number as _float
-from .argtypes import positive_int as _positive_int
+from ..argtypes import OPTIMIZERS_HELP, add_optimizer_flags, add_run_flags
+from ..argtypes import non_negative_int as _non_negative_int
+from ..argtypes import number as _float
+from ..argtypes import positive_int as _positive_int
+from .config import config_from_args
 
 # ---- rnnlab train image ------------------------------------------------------------------------
 
@@ -88,89 +88,44 @@ def add_train_parsers(train_sub) -> None:
     p.set_defaults(func=cmd_train_image)
 
 
-def _train_values(args) -> tuple[dict, str | None]:
-    """The config file and the flags as a nested dict (model-specific flags go to that model's section)."""
-    from .train.config import load_yaml, merge
-    from .train.image_loop import _override_value
+def image_config_from_args(args):
+    """Defaults of the model family (or the saved config when resuming) <- --config <- flags <- --set.
+
+    The model family decides where --hidden, --dropout, ... go: --model, the config file, --set
+    model.name=..., the run being resumed, or the default (cnn).
+    """
+    from ..tasks.image import ImageRunConfig, _override_value, default_config
+    from ..train.config import load_yaml
 
     values = load_yaml(args.config) if args.config else {}
-    # The model family decides where --hidden, --dropout, ... go: --model, the config file, --set
-    # model.name=..., the run being resumed, or the default (cnn).
     name = args.model or (values.get("model") or {}).get("name") or _override_value(args.set, "model.name")
     if name is None and args.resume and (Path(args.out) / "checkpoints" / "last").is_file():
-        from .train.checkpoint import load_checkpoint
+        from ..train.checkpoint import load_checkpoint
 
         name = load_checkpoint(Path(args.out), "last", task="image").document["config"]["model"]["name"]
     name = name or "cnn"
     flags = {
-        ("data", "path"): args.data,
-        ("data", "batch_size"): args.batch_size,
-        ("data", "features"): args.features,
-        ("data", "pca"): args.pca,
-        ("optim", "lr"): args.lr,
-        ("optim", "name"): args.optimizer,
-        ("optim", "weight_decay"): args.weight_decay,
-        ("schedule", "name"): args.schedule,
-        ("train", "epochs"): args.epochs,
-        ("train", "steps"): args.steps,
-        ("train", "minutes"): args.minutes,
-        ("train", "seed"): args.seed,
-        ("train", "eval_every"): args.eval_every,
-        ("train", "overfit"): args.overfit,
-        ("train", "precision"): args.precision,
-        ("train", "threads"): args.threads,
+        "data": ("data", "path"), "batch_size": ("data", "batch_size"), "features": ("data", "features"),
+        "pca": ("data", "pca"), "lr": ("optim", "lr"), "optimizer": ("optim", "name"),
+        "weight_decay": ("optim", "weight_decay"), "schedule": ("schedule", "name"),
+        "seed": ("train", "seed"), "eval_every": ("train", "eval_every"), "overfit": ("train", "overfit"),
+        "precision": ("train", "precision"), "threads": ("train", "threads"),
     }
-    model_flags = {
-        "k": args.k,
-        "distance": args.distance,
-        "loss": args.loss,
-        "reg": args.reg,
-        "regularizer": args.regularizer,
-        "activation": args.activation,
-        "dropout": args.dropout,
-        "channels": args.channels,
-        "cell": args.cell,
-        "layers": args.layers,
-        "bidirectional": args.bidirectional,
-        "encoder": args.encoder,
-        "freeze": args.freeze,
-        "finetune_lr": args.finetune_lr,
-    }
-    if args.hidden is not None:
-        model_flags["hidden"] = args.hidden
+    for key in ("k", "distance", "loss", "reg", "regularizer", "activation", "dropout", "channels", "cell",
+                "layers", "bidirectional", "encoder", "freeze", "finetune_lr", "hidden"):
+        flags[key] = ("model", name, key)
+    extra: dict = {("model", "name"): args.model}
     if args.augment is not None:
-        values = merge(
-            values,
-            {
-                "data": {
-                    "flip": args.augment in ("flip", "both"),
-                    "translate": 2 if args.augment in ("shift", "both") else 0,
-                }
-            },
-        )
-    for (section, key), value in flags.items():
-        if value is not None:
-            values = merge(values, {section: {key: value}})
-    for key, value in model_flags.items():
-        if value is not None:
-            values = merge(values, {"model": {name: {key: value}}})
-    # A budget given on the command line replaces the defaults' (e.g. --minutes alone: no epoch limit).
-    budget = {k: getattr(args, k) for k in ("epochs", "steps", "minutes", "cpu_minutes")}
-    if any(v is not None for v in budget.values()):
-        values = merge(values, {"train": {k: v for k, v in budget.items()}})
-    if args.no_progress:
-        values = merge(values, {"train": {"progress": False}})
-    return values, args.model
+        extra[("data", "flip")] = args.augment in ("flip", "both")
+        extra[("data", "translate")] = 2 if args.augment in ("shift", "both") else 0
+    return config_from_args(args, "image", ImageRunConfig, flags, extra=extra, defaults=default_config(name),
+                            budget="replace")
 
 
 def cmd_train_image(args) -> int:
-    from .train.image_loop import image_config, resolve_resume_config, train_image
+    from ..tasks.image import train_image
 
-    values, model = _train_values(args)
-    if args.resume:
-        config = resolve_resume_config(Path(args.out), values, args.set)
-    else:
-        config = image_config(values, args.set, model=model)
+    config = image_config_from_args(args)
     summary = train_image(config, args.out, resume=args.resume, force=args.force)
     val = summary["val_accuracy"]
     val_text = f"validation accuracy {100 * val:.2f}%, " if isinstance(val, float) and val == val else ""
@@ -181,22 +136,7 @@ def cmd_train_image(args) -> int:
     return 0
 
 
-# ---- eval hook ---------------------------------------------------------------------------------
 
-
-def _evaluate_image_run(run, data=None, which: str = "best", **options) -> dict:
-    from .train.image_loop import evaluate_run
-
-    return evaluate_run(run, data, which=which, **options)
-
-
-def _register() -> None:
-    from .runs import EVALUATORS
-
-    EVALUATORS.setdefault("image", _evaluate_image_run)
-
-
-_register()
 
 
 # ---- summary, ensemble, search -----------------------------------------------------------------
@@ -249,7 +189,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_summary(args) -> int:
-    from .train.image_loop import format_summary, summarize
+    from ..tasks.image import format_summary, summarize
 
     print(
         format_summary(
@@ -260,7 +200,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from .train.image_loop import ensemble_runs, format_ensemble
+    from ..tasks.image import ensemble_runs, format_ensemble
 
     result = ensemble_runs(args.runs, data=args.data, snapshots=args.snapshots, split=args.split)
     print(json.dumps(result, indent=1) if args.json else format_ensemble(result))
@@ -268,7 +208,7 @@ def cmd_ensemble(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .search import run_search
+    from ..search import run_search
 
     result = run_search(
         args.space,
