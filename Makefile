@@ -1,6 +1,6 @@
 # rnnlab: two commands on a fresh machine.
 #   make demo   fetch Shakespeare, train a character LSTM for a few minutes, print samples
-#   make test   run the fast test suite (and ruff)
+#   make test   run the fast test suite (and ruff, and the import-linter layering contracts)
 # The local CPU wheel of torch is pinned here, and only here: an unpinned torch would pull
 # several GB of CUDA packages.
 PYTHON ?= python3
@@ -30,6 +30,7 @@ demo: venv
 
 test: venv
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 lint: venv

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..train.metrics import read_metrics
+from ..runlog import read_metrics
 
 #: the notes' rule for hyperparameter searches: stop a run whose cost exceeds 3 × the original cost
 EXPLODE_FACTOR = 3.0

@@ -26,8 +26,9 @@ row-RNN). kNN is not trained by gradients and has no case. A tensor whose whole 
 a larger normwise error (rounding is about 1e-10 absolute), which is why attention parameters reach
 1e-7 while their gradcheck passes.
 
-More models register themselves by name; `rnnlab gradcheck` first imports every module of
-`rnnlab.models`, so a model file (a captioner, say) can register its own case at import time:
+More cases register by name (models never import this module; the cases of rnnlab's own models
+are defined here). `rnnlab gradcheck` also imports every module of `rnnlab.models`, so an extension
+can register its own case at import time:
 
     from rnnlab.diagnostics.gradcheck import register
 
@@ -434,7 +435,45 @@ def _register_builtin() -> None:
     register("image/rnn/lstm", image_case("rnn", hidden=HIDDEN, dropout=0.0))
 
 
+def _register_captioner_cases() -> None:
+    """The captioner's cases (Show and Tell with a vanilla RNN; soft attention with an LSTM and a GRU)."""
+    from ..models.captioner import CaptionEncoderConfig, Captioner, CaptionerConfig
+
+    def case(mode: str, cell: str):
+        def build():
+            gen = torch.Generator().manual_seed(31)
+            config = CaptionerConfig(
+                mode=mode,
+                cell=cell,
+                embedding=3,
+                hidden=2,
+                attention_size=2,
+                dropout=0.0,
+                encoder=CaptionEncoderConfig(kind="features"),
+            )
+            model = Captioner(5, config, (3, 2))
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+            grid = torch.randn(2, 3, 2, generator=gen, dtype=torch.float64).requires_grad_(True)
+            captions = torch.tensor([[1, 3, 4, 2], [1, 4, 2, 0]])
+
+            def forward(m, g):
+                nll, mask, out = m.token_nll(g, captions)
+                loss, _ = m.loss(g, captions)
+                return (out.logits, loss) if out.weights is None else (out.logits, out.weights, loss)
+
+            return module_case(model, forward, (grid,))
+
+        return build
+
+    register("captioner/init/rnn", case("init", "rnn"), replace=True)
+    register("captioner/soft/lstm", case("soft", "lstm"), replace=True)
+    register("captioner/soft/gru", case("soft", "gru"), replace=True)
+
+
 _register_builtin()
+_register_captioner_cases()
 
 
 def discover_models() -> list[str]:

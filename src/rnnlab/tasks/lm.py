@@ -33,7 +33,7 @@ from ..models.language_model import LanguageModel, LanguageModelConfig, initial_
 from ..nn import detach_state, map_state
 from ..train.checkpoint import best_or_last, load_checkpoint
 from ..train.config import TrainConfig, from_dict, merge, to_dict
-from ..train.metrics import lm_metrics
+from ..runlog import lm_metrics
 from ..train.optim import OptimConfig, ScheduleConfig
 from ..train.precision import autocast, bf16_supported, use_bf16  # noqa: F401 - re-exported (deprecated here)
 from ..train.task import Context, StepOutput, Task

@@ -45,7 +45,7 @@ from .checkpoint import (
 )
 from .config import save_yaml, to_dict
 from .distributed import Distributed, default_threads, init_distributed, pick_device, shutdown
-from .metrics import MetricsLog
+from ..runlog import MetricsLog
 from .optim import Schedule, clip_gradients
 from .precision import use_bf16
 from .task import Context, Task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..train.metrics import read_metrics
+from ..runlog import read_metrics
 
 
 def plot_run(run: str | Path, out: str | Path | None = None) -> Path:
