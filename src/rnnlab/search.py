@@ -384,8 +384,8 @@ def run_search(
     force: bool = False,
 ) -> dict:
     """`rnnlab search SPACE.yaml --out DIR`: a random search over image runs (see the module docstring)."""
-    from .train.config import load_yaml
     from .tasks.image import image_config
+    from .train.config import load_yaml
 
     spec = load_yaml(space_file)
     unknown = set(spec) - {"base", "space", "coarse", "fine"}

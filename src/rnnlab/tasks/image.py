@@ -45,9 +45,9 @@ from ..data.images import (
 )
 from ..errors import UserError
 from ..models.image_classifier import MODELS, ImageModelConfig, build_classifier, build_input_pipeline
+from ..runlog import MetricsLog
 from ..train.checkpoint import best_or_last, load_checkpoint, prepare_run_folder, rng_tensors, save_checkpoint
 from ..train.config import ImageTrainConfig, apply_overrides, from_dict, merge, save_yaml, to_dict
-from ..runlog import MetricsLog
 from ..train.optim import OPTIMIZERS, OptimConfig, ScheduleConfig, make_optimizer
 from ..train.precision import autocast as _autocast
 from ..train.task import Context, StepOutput, Task

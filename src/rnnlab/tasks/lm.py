@@ -31,9 +31,9 @@ from ..errors import UserError
 from ..generate import sample_text
 from ..models.language_model import LanguageModel, LanguageModelConfig, initial_loss
 from ..nn import detach_state, map_state
+from ..runlog import lm_metrics
 from ..train.checkpoint import best_or_last, load_checkpoint
 from ..train.config import TrainConfig, from_dict, merge, to_dict
-from ..runlog import lm_metrics
 from ..train.optim import OptimConfig, ScheduleConfig
 from ..train.precision import autocast, bf16_supported, use_bf16  # noqa: F401 - re-exported (deprecated here)
 from ..train.task import Context, StepOutput, Task

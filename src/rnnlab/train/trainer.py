@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from ..console import say
 from ..errors import UserError
+from ..runlog import MetricsLog
 from .budget import STOP_REASONS, Budget
 from .checkpoint import (
     join_optimizer_state,
@@ -45,7 +46,6 @@ from .checkpoint import (
 )
 from .config import save_yaml, to_dict
 from .distributed import Distributed, default_threads, init_distributed, pick_device, shutdown
-from ..runlog import MetricsLog
 from .optim import Schedule, clip_gradients
 from .precision import use_bf16
 from .task import Context, Task
