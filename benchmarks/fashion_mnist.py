@@ -39,9 +39,10 @@ import torch
 
 from common import cpu_seconds, set_values
 from rnnlab.data.images import load_image_data
+from rnnlab.tasks.ensemble import ensemble_splits
+from rnnlab.tasks.image import image_config, train_image
 from rnnlab.train.checkpoint import load_checkpoint
 from rnnlab.train.config import load_yaml, merge, to_dict
-from rnnlab.train.image_loop import ensemble_splits, image_config, train_image
 from rnnlab.train.metrics import read_metrics
 
 RESULTS = Path(__file__).parent / "results"

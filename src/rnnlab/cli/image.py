@@ -189,7 +189,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_summary(args) -> int:
-    from ..tasks.image import format_summary, summarize
+    from ..tasks.summary import format_summary, summarize
 
     print(
         format_summary(
@@ -200,7 +200,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    from ..tasks.image import ensemble_runs, format_ensemble
+    from ..tasks.ensemble import ensemble_runs, format_ensemble
 
     result = ensemble_runs(args.runs, data=args.data, snapshots=args.snapshots, split=args.split)
     print(json.dumps(result, indent=1) if args.json else format_ensemble(result))

@@ -19,56 +19,14 @@ import numpy as np
 
 from ..console import say
 from ..errors import UserError
+from .batching import LengthPooledBatcher
 from .checkpoint import best_or_last, load_checkpoint, prepare_run_folder
 from .config import SupervisedTrainConfig, from_dict, merge, to_dict  # noqa: F401 - SupervisedTrainConfig re-exported
 from .task import Context, StepOutput, Task
 from .trainer import fit
 
-
-class EpochBatcher:
-    """Shuffled batches of example indices, epoch after epoch, with a resumable position.
-
-    Each epoch's order depends only on (seed, epoch): a permutation, cut into pools of 50 batches,
-    each pool sorted by length and cut into batches, and the batches shuffled. Similar lengths in a
-    batch waste little time on padding, while the order stays random from batch to batch.
-    """
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int, pool: int = 50) -> None:
-        if not lengths:
-            raise UserError("there are no training examples.")
-        self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.pool = pool
-        self.epoch = 0
-        self.position = 0
-        self._batches = self._epoch_batches(0)
-
-    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.lengths))
-        batches = []
-        span = self.batch_size * self.pool
-        for start in range(0, len(order), span):
-            chunk = order[start : start + span]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def next_batch(self) -> np.ndarray:
-        if self.position >= len(self._batches):
-            self.epoch, self.position = self.epoch + 1, 0
-            self._batches = self._epoch_batches(self.epoch)
-        batch = self._batches[self.position]
-        self.position += 1
-        return batch
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._batches = self._epoch_batches(self.epoch)
+#: the batcher of example tasks (the name it had before train/batching.py)
+EpochBatcher = LengthPooledBatcher
 
 
 class ExampleTask(Task):
