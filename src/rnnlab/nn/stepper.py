@@ -50,7 +50,7 @@ TABLE_MAX_BYTES = 32 << 20
 
 
 def _onednn_ok() -> bool:
-    from .bptt import _onednn_available  # the same probe as the training kernels
+    from .bptt.common import _onednn_available  # the same probe as the training kernels
 
     return _onednn_available()
 
