@@ -1,7 +1,9 @@
 """rnnlab.reference as a package: pure numpy, and everything the issue lists importable from it."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import rnnlab.reference as reference
 
@@ -30,3 +32,22 @@ def test_everything_is_exported():
 def test_importing_the_reference_does_not_import_torch():
     code = "import sys, rnnlab.reference; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_reference_imports_nothing_else_of_rnnlab():
+    """rnnlab.reference stands alone: no import statement in it (lazy ones included) names rnnlab.nn or
+    any other rnnlab package."""
+    offending = []
+    for path in sorted(Path(reference.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):  # relative: "." is rnnlab.reference, ".." above it
+                names = ["." * node.level + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                outside = name.split(".")[0] == "rnnlab" and not name.startswith("rnnlab.reference")
+                if outside or name.startswith(".."):
+                    offending.append(f"{path.name}: {name}")
+    assert not offending

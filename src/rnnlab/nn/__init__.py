@@ -1,4 +1,4 @@
-"""The recurrent core: cells (one time step), the sequence layer, initialisation, heads."""
+"""The recurrent core: cells (one time step), their gate layout, the sequence layer, initialisation, heads."""
 
 from .cells import (
     CELLS,

@@ -10,8 +10,9 @@ Every cell stores its parameters in PyTorch's own layout, so that the fused kern
     bias_ih   (G·H,)     two biases, as PyTorch keeps them; only their sum matters
     bias_hh   (G·H,)     (except in the GRU candidate, where b_hn sits inside r ⊙ (...))
 
-Gate order in the rows is PyTorch's: LSTM (i, f, g, o), GRU (r, z, n). The course writes the LSTM
-as (i, f, o, g); `rnnlab.reference` maps between the two explicitly.
+Gate order in the rows is PyTorch's, named in `rnnlab.nn.gates`: LSTM (i, f, g, o), GRU (r, z, n);
+each cell's `layout` says which. The course writes the LSTM as (i, f, o, g); `rnnlab.reference` maps
+between the two explicitly.
 
 A cell is split in two so that the sequence layer can hoist the input projection out of the time
 loop: `input_projection(x)` computes W_ih x + b_ih for any leading shape (all T steps in one matmul),
@@ -26,13 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .gates import GRU_GATES, LSTM_GATES, RNN_GATES, GateLayout
+
 LSTMState = tuple[Tensor, Tensor]
 
 
 class RecurrentCell(nn.Module):
     """Shared parameter handling of every cell: G gate blocks of size H."""
 
-    gates: int = 1
+    #: the order of the gate blocks in the stacked weights (`rnnlab.nn.gates`), and their number G
+    layout: GateLayout = RNN_GATES
+    gates: int = RNN_GATES.count
     #: name of the matching fused kernel in torch._VF, or None when there is none
     fused_mode: str | None = None
 
@@ -87,7 +92,8 @@ class RNNCell(RecurrentCell):
     The output y_t = W_hy h_t is the model's head, not the cell's.
     """
 
-    gates = 1
+    layout = RNN_GATES
+    gates = RNN_GATES.count
 
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh") -> None:
         if nonlinearity not in ("tanh", "relu"):
@@ -118,7 +124,8 @@ class LSTMCell(RecurrentCell):
     State is the tuple (h, c), each (B, H).
     """
 
-    gates = 4
+    layout = LSTM_GATES
+    gates = LSTM_GATES.count
     fused_mode = "lstm"
 
     def zero_state(self, batch_size: int, *, like: Tensor | None = None) -> LSTMState:
@@ -128,7 +135,7 @@ class LSTMCell(RecurrentCell):
     def recurrence(self, gx: Tensor, state: LSTMState) -> LSTMState:
         h_prev, c_prev = state
         gates = gx + F.linear(h_prev, self.weight_hh, self.bias_hh)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)  # 4 × (B, H)
+        i, f, g, o = self.layout.split(gates, dim=1)  # 4 × (B, H)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c_next = f * c_prev + i * g
         h_next = o * torch.tanh(c_next)
@@ -160,7 +167,7 @@ class PeepholeLSTMCell(LSTMCell):
     def recurrence(self, gx: Tensor, state: LSTMState) -> LSTMState:
         h_prev, c_prev = state
         gates = gx + F.linear(h_prev, self.weight_hh, self.bias_hh)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)
+        i, f, g, o = self.layout.split(gates, dim=1)  # 4 × (B, H)
         i = torch.sigmoid(i + self.weight_ci * c_prev)
         f = torch.sigmoid(f + self.weight_cf * c_prev)
         g = torch.tanh(g)
@@ -185,13 +192,14 @@ class GRUCell(RecurrentCell):
     to the sign of the gate's pre-activation.
     """
 
-    gates = 3
+    layout = GRU_GATES
+    gates = GRU_GATES.count
     fused_mode = "gru"
 
     def recurrence(self, gx: Tensor, h_prev: Tensor) -> Tensor:
         gh = F.linear(h_prev, self.weight_hh, self.bias_hh)  # (B, 3H)
-        x_r, x_z, x_n = gx.chunk(3, dim=1)
-        h_r, h_z, h_n = gh.chunk(3, dim=1)
+        x_r, x_z, x_n = self.layout.split(gx, dim=1)  # 3 × (B, H)
+        h_r, h_z, h_n = self.layout.split(gh, dim=1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
         n = torch.tanh(x_n + r * h_n)
@@ -210,14 +218,16 @@ class GRUChoCell(RecurrentCell):
     fused kernel implements it: this cell always runs on the explicit path.
     """
 
-    gates = 3
+    layout = GRU_GATES
+    gates = GRU_GATES.count
     fused_mode = None
 
     def recurrence(self, gx: Tensor, h_prev: Tensor) -> Tensor:
         H = self.hidden_size
-        W_hrz, W_hn = self.weight_hh[: 2 * H], self.weight_hh[2 * H :]
-        b_hrz, b_hn = self.bias_hh[: 2 * H], self.bias_hh[2 * H :]
-        x_r, x_z, x_n = gx.chunk(3, dim=1)
+        rz_rows, n_rows = self.layout.rows("r", "z", hidden_size=H), self.layout.rows("n", hidden_size=H)
+        W_hrz, W_hn = self.weight_hh[rz_rows], self.weight_hh[n_rows]  # (2H, H), (H, H)
+        b_hrz, b_hn = self.bias_hh[rz_rows], self.bias_hh[n_rows]
+        x_r, x_z, x_n = self.layout.split(gx, dim=1)
         h_r, h_z = F.linear(h_prev, W_hrz, b_hrz).chunk(2, dim=1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)

@@ -34,7 +34,7 @@ def init_cell(cell: RecurrentCell, forget_bias: float = 1.0) -> None:
     cell.bias_ih.zero_()
     cell.bias_hh.zero_()
     if isinstance(cell, LSTMCell):
-        cell.bias_ih[H : 2 * H] = forget_bias  # rows (i, f, g, o): f is the second block
+        cell.bias_ih[cell.layout.rows("f", hidden_size=H)] = forget_bias  # the forget gate's block
     for name in ("weight_ci", "weight_cf", "weight_co"):
         if hasattr(cell, name):
             getattr(cell, name).zero_()

@@ -14,7 +14,8 @@ framework adds around it. `LanguageModel.step` used to run the cells one by one 
   (the GRU, whose b_hn sits inside r ⊙ (·), keeps its two products apart); for layer 0 the
   embedding is folded into a lookup table, table[v] = W_ih e_v + b (V, G·H), when that table is
   small (a character vocabulary), leaving only W_hh h_{t-1} to multiply;
-- LSTM gates in the row order (i, f, o, g), so the three sigmoid gates are one kernel launch;
+- LSTM gates in the row order `LSTM_SIGMOID_FIRST` (i, f, o, g) of `rnnlab.nn.gates`, so the three
+  sigmoid gates are one kernel launch;
 - preallocated buffers for the concatenated inputs and tanh(c_t), per batch size;
 - matmuls through oneDNN with prepacked weights where that measured faster than the default BLAS
   on this project's CPUs (float32 and bfloat16 on a CPU; at batch 1 only for matrices of at least
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .cells import GRUCell, LSTMCell, RNNCell
+from .gates import GRU_GATES, LSTM_SIGMOID_FIRST, RNN_GATES
 
 #: at batch 1, matrices with fewer output rows use the default BLAS rather than oneDNN
 ONEDNN_MIN_ROWS = 512
@@ -48,7 +50,7 @@ TABLE_MAX_BYTES = 32 << 20
 
 
 def _onednn_ok() -> bool:
-    from .bptt import _onednn_available  # the same probe as the training kernels
+    from .bptt.common import _onednn_available  # the same probe as the training kernels
 
     return _onednn_available()
 
@@ -87,11 +89,6 @@ class _Affine:
         return torch.ops.mkldnn._linear_pointwise(x, packed, self.bias, "none", [], "")
 
 
-def _rows(w: Tensor, H: int, order: tuple[int, ...]) -> Tensor:
-    """The H-row blocks of w (G·H, ...) in the given order."""
-    return torch.cat([w[k * H : (k + 1) * H] for k in order])
-
-
 class _Layer:
     """One layer of the stack: gates from [x, h] (or the lookup table), then the cell's update."""
 
@@ -100,19 +97,21 @@ class _Layer:
         self._scratch: dict[tuple[int, int], Tensor] = {}  # (B, width) -> a preallocated buffer
         H = self.H = cell.hidden_size
         if type(cell) is LSTMCell:
-            self.kind, order = "lstm", (0, 1, 3, 2)  # (i, f, g, o) -> (i, f, o, g)
+            self.kind, order = "lstm", LSTM_SIGMOID_FIRST  # (i, f, g, o) -> (i, f, o, g)
+            self.sigmoid_rows = LSTM_SIGMOID_FIRST.rows("i", "f", "o", hidden_size=H)  # the first 3H
         elif type(cell) is GRUCell:
-            self.kind, order = "gru", (0, 1, 2)
+            self.kind, order = "gru", GRU_GATES
         elif type(cell) is RNNCell:
-            self.kind, order = cell.nonlinearity, (0,)
+            self.kind, order = cell.nonlinearity, RNN_GATES
         else:  # peephole LSTM, Cho GRU, a user's cell: the cell's own step
             self.kind, order = "cell", None
             self.table = None
             if embedding is not None:
                 self.embedding = embedding
             return
-        W_ih, W_hh = _rows(cell.weight_ih, H, order), _rows(cell.weight_hh, H, order)
-        b_ih, b_hh = _rows(cell.bias_ih, H, order), _rows(cell.bias_hh, H, order)
+        rows = lambda w: cell.layout.reorder(w, order)  # a copy, in the stepper's gate order
+        W_ih, W_hh = rows(cell.weight_ih), rows(cell.weight_hh)
+        b_ih, b_hh = rows(cell.bias_ih), rows(cell.bias_hh)
         self.table = None
         if self.kind == "gru":  # b_hn sits inside r ⊙ (W_hn h + b_hn): the biases stay apart
             ih_bias, hh_bias = b_ih, b_hh
@@ -233,8 +232,8 @@ class Stepper:
             if kind == "lstm":
                 H = layer.H
                 gates = layer.gates_from(x, tokens if index == 0 else None, h)  # (B, 4H): i, f, o, g
-                gates[:, : 3 * H].sigmoid_()
-                i, f, o, g = gates.view(B, 4, H).unbind(1)
+                gates[:, layer.sigmoid_rows].sigmoid_()
+                i, f, o, g = gates.view(B, 4, H).unbind(1)  # LSTM_SIGMOID_FIRST
                 g.tanh_()
                 c_new = c_out[index]
                 torch.mul(f, c_in[index], out=c_new)  # c_t = f ⊙ c_{t-1} + i ⊙ g
@@ -253,7 +252,7 @@ class Stepper:
                 else:
                     gx = layer.ih(x if x is not None else F.embedding(tokens, layer.embedding))
                 gh = layer.hh(h)  # (B, 3H)
-                x_r, x_z, x_n = gx.view(B, 3, -1).unbind(1)
+                x_r, x_z, x_n = gx.view(B, 3, -1).unbind(1)  # GRU_GATES
                 h_r, h_z, h_n = gh.view(B, 3, -1).unbind(1)
                 r = torch.sigmoid(x_r.add_(h_r))
                 z = torch.sigmoid(x_z.add_(h_z))

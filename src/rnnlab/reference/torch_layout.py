@@ -22,6 +22,10 @@ so course -> torch -> course is the identity, while torch -> course -> torch giv
 that compute the same function.
 
 Cell names are those of `rnnlab.nn.cells`: 'rnn-tanh', 'rnn-relu', 'lstm', 'gru', 'gru-cho'.
+
+Like all of `rnnlab.reference`, this module imports nothing of rnnlab outside the reference. The
+PyTorch orders below are therefore written out here once more; on the torch side they are named in
+`rnnlab.nn.gates` (LSTM_GATES, GRU_GATES), and tests/nn/test_gates.py checks that the two agree.
 """
 
 from __future__ import annotations
