@@ -1,7 +1,7 @@
 """Command line of image captioning (listed in `rnnlab.cli.EXTENSIONS`); each handler calls one function.
 
-rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji
-rnnlab data make scenes [--seed S] [--train N --val N --test N]
+rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji (rnnlab.data_cli)
+rnnlab data make scenes [--seed S] [--train N --val N --test N]                  (rnnlab.data_cli)
 rnnlab train caption --data emoji|scenes|captions.json --out RUN [--attention soft|hard|init] ...
 rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
 rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
@@ -101,70 +101,6 @@ def add_parsers(sub) -> None:
     c.add_argument("--checkpoint", choices=("best", "last"), default="best")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_caption)
-    _extend_data_parsers(sub)
-
-
-# ---- `data fetch emoji` and `data make scenes` ----------------------------------------------------------
-
-
-def _subcommands(parser) -> dict:
-    # argparse keeps sub-commands in a private action; this is the one place that reaches for it, so that
-    # emoji and scenes join `data fetch` and `data make` without editing the modules that own them.
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices
-    return {}
-
-
-def _extend_data_parsers(sub) -> None:
-    data = sub.choices.get("data")  # `sub` is the top-level sub-command action
-    if data is None:
-        return
-    commands = _subcommands(data)
-    fetch = commands.get("fetch")
-    if fetch is not None:
-        previous_fetch = fetch.get_default("func")
-        for action in fetch._actions:
-            if action.dest == "name" and action.help and "emoji" not in action.help:
-                action.help += ", emoji"
-
-        def fetch_handler(args):
-            if args.name == "emoji":
-                from .data.captions import fetch_emoji
-
-                folder = fetch_emoji(progress=True)
-                print(f"emoji: ready in {folder} (use --data emoji)")
-                return 0
-            if previous_fetch is not None:
-                return previous_fetch(args)
-            from .cli import cmd_data
-
-            return cmd_data(args)
-
-        fetch.set_defaults(func=fetch_handler)
-    make = commands.get("make")
-    if make is None:
-        return
-    previous_make = make.get_default("func")
-    for action in make._actions:
-        if action.dest == "name" and action.choices is not None and "scenes" not in action.choices:
-            action.choices = (*action.choices, "scenes")
-            action.help = (action.help or "") + "; scenes: Fashion-MNIST composites with captions and boxes"
-    make.add_argument("--val", type=_positive_int, default=1_000, help="scenes: validation scenes")
-    make.add_argument("--test", type=_positive_int, default=2_000, help="scenes: test scenes")
-
-    def make_handler(args):
-        if args.name == "scenes":  # --train (default 40,000) is shared with `data make dates`
-            from .data.captions import make_scenes
-
-            folder = make_scenes(
-                seed=args.seed, train=args.train, val=args.val, test=args.test, force=args.force
-            )
-            print(f"scenes: ready in {folder} (use --data scenes)")
-            return 0
-        return previous_make(args)
-
-    make.set_defaults(func=make_handler)
 
 
 # ---- handlers ----------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
     rnnlab search SPACE.yaml --data D --out DIR  random search (coarse, then fine), in parallel
 
 `rnnlab eval RUN` of an image run goes to `evaluate_run` (registered in `rnnlab.runs.EVALUATORS`), and
-`rnnlab data fetch fashion-mnist` to `rnnlab.data.images.fetch_fashion_mnist`. Each handler calls one
-library function and prints its result.
+`rnnlab data fetch fashion-mnist` (through `rnnlab.data.registry`) to
+`rnnlab.data.images.fetch_fashion_mnist`. Each handler calls one library function and prints its result.
 """
 
 from __future__ import annotations

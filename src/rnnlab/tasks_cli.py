@@ -5,7 +5,7 @@ rnnlab train tag      --data FILE|DIR|NAME --out RUN [--format slash|conll] ...
 rnnlab train seq2seq  --data FILE|DIR|NAME --out RUN [--attention additive|dot|general|none] ...
 rnnlab predict RUN "text" ...                 label, probabilities, most attended tokens (or tags)
 rnnlab translate RUN "text" [--beam 5] [--attention out.png]
-rnnlab data make dates [--seed S] [--train N]
+rnnlab data make dates [--seed S] [--train N]   (in rnnlab.data_cli, like every dataset name)
 rnnlab eval RUN [DATA] [--json]               (registered in rnnlab.runs.EVALUATORS)
 """
 
@@ -179,16 +179,6 @@ def add_parsers(sub) -> None:
     translate.set_defaults(func=cmd_translate)
 
 
-def add_data_make_parser(data_sub) -> None:
-    """`rnnlab data make NAME` (called from rnnlab.cli's data parser)."""
-    make = data_sub.add_parser("make", help="generate a synthetic dataset: dates")
-    make.add_argument("name", choices=("dates",), help="dates: human-readable dates -> ISO 8601")
-    make.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
-    make.add_argument("--train", type=_positive_int, default=40_000, help="training pairs")
-    make.add_argument("--force", action="store_true", help="make it again even if it exists")
-    make.set_defaults(func=cmd_data_make)
-
-
 # ---- handlers ----------------------------------------------------------------------------------
 
 
@@ -278,14 +268,6 @@ def cmd_translate(args) -> int:
     return 0
 
 
-def cmd_data_make(args) -> int:
-    from .data.text_tasks import make_dates_dataset
-
-    folder = make_dates_dataset(seed=args.seed, train=args.train, force=args.force)
-    print(f"{args.name}: ready in {folder} (use --data {args.name})")
-    return 0
-
-
 def _evaluate(run, data, which: str = "best") -> dict:
     from .train.sequence_tasks import evaluate_run
 
@@ -295,4 +277,4 @@ def _evaluate(run, data, which: str = "best") -> dict:
 for _task in ("classify", "tag", "seq2seq"):
     EVALUATORS[_task] = _evaluate
 
-__all__ = ["add_parsers", "add_train_parsers", "add_data_make_parser", "UserError"]
+__all__ = ["add_parsers", "add_train_parsers", "UserError"]

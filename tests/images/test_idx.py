@@ -5,7 +5,6 @@ import gzip
 import numpy as np
 import pytest
 
-from rnnlab.data import images as images_module
 from rnnlab.data.images import (
     FASHION_MNIST_ENV,
     load_image_data,
@@ -15,6 +14,7 @@ from rnnlab.data.images import (
     read_idx_folder,
     split_validation,
 )
+from rnnlab.data.images import fashion_mnist as fashion_mnist_module
 from rnnlab.errors import UserError
 
 
@@ -101,8 +101,8 @@ def test_fetch_from_a_folder_caches_arrays(tmp_path, monkeypatch, data_root, cli
     assert data.classes[0] == "T-shirt/top" and len(data.train) == 30 and len(data.test) == 20
     # cached: the source can go away, `--data fashion-mnist` still works
     monkeypatch.delenv(FASHION_MNIST_ENV)
-    monkeypatch.setattr(images_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
-    monkeypatch.setattr(images_module, "_debian_fashion_mnist_dirs", lambda: [])
+    monkeypatch.setattr(fashion_mnist_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(fashion_mnist_module, "_debian_fashion_mnist_dirs", lambda: [])
     assert len(load_image_data("fashion-mnist").train) == 30
     # a damaged cache is reported, not silently used
     (folder / "train_labels.npy").write_bytes(b"junk")
@@ -112,8 +112,8 @@ def test_fetch_from_a_folder_caches_arrays(tmp_path, monkeypatch, data_root, cli
 
 def test_fetch_without_the_package_says_how_to_install(tmp_path, monkeypatch, cli):
     monkeypatch.delenv(FASHION_MNIST_ENV, raising=False)
-    monkeypatch.setattr(images_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
-    monkeypatch.setattr(images_module, "_debian_fashion_mnist_dirs", lambda: [])
+    monkeypatch.setattr(fashion_mnist_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(fashion_mnist_module, "_debian_fashion_mnist_dirs", lambda: [])
     code, out, err = cli("data", "fetch", "fashion-mnist")
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "apt-get install dataset-fashion-mnist" in err
