@@ -13,6 +13,7 @@ re-exported so that ``from rnnlab.data.captions import ...`` keeps working.
 
 from __future__ import annotations
 
+from rnnlab.data import registry as _registry
 from rnnlab.data.captions.caption_json import (
     default_image_folder,
     prepare_caption_json,
@@ -62,6 +63,9 @@ from rnnlab.data.captions.vocab import (
     CaptionVocab,
     tokenize_caption,
 )
+
+#: deprecated (the names live in `rnnlab.data.registry`): caption dataset name -> the command that gets it
+NAMED = {name: _registry.get(name).command for name in _registry.names(task="caption")}
 
 __all__ = [
     "CANVAS",
