@@ -331,7 +331,7 @@ def test_pretrained_encoder_reads_other_image_sizes(tmp_path):
     assert resized.input.mean[0, 0, 0].item() == pytest.approx(encoder.input.mean[0, 0, 0].item())
     with pytest.raises(Exception, match="reads 1-channel images"):
         load_pretrained_encoder(str(tmp_path / "enc"), (3, 20, 20))
-    from rnnlab.data.images import InputPipeline
+    from rnnlab.models.features import InputPipeline
 
     per_pixel = CNNEncoder(
         CNNConfig(channels=[4]), (1, 6, 6), InputPipeline((1, 6, 6), center="image", flatten=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab.data import corpus as corpus_module
-from rnnlab.data.corpus import (
+from rnnlab.data.text import corpus as corpus_module
+from rnnlab.data.text.corpus import (
     TokenCorpus,
     cache_dir_for,
     dtype_for,
@@ -17,7 +17,7 @@ from rnnlab.data.corpus import (
     prepare_corpus,
     resolve_corpus,
 )
-from rnnlab.data.vocab import build_word_vocab, tokenize_words
+from rnnlab.data.text.vocab import build_word_vocab, tokenize_words
 from rnnlab.errors import UserError
 
 MIXED = "Ça va? 生きるべきか 👍🏽 naïve\n" * 20  # 1-, 2-, 3- and 4-byte UTF-8 characters

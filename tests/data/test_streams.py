@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.streams import StreamBatcher, iter_eval
+from rnnlab.data.text.streams import StreamBatcher, iter_eval
 from rnnlab.errors import UserError
 
 N = 1003  # not a multiple of anything used below, so the dropped remainder is exercised

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.data.vocab import (
+from rnnlab.data.text.vocab import (
     EOS,
     UNK,
     Vocabulary,

@@ -1,11 +1,12 @@
 """IDX reading and validation on hand-made bytes; the Fashion-MNIST fetch and --data resolution."""
 
 import gzip
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rnnlab.data import images as images_module
 from rnnlab.data.images import (
     FASHION_MNIST_ENV,
     load_image_data,
@@ -15,6 +16,7 @@ from rnnlab.data.images import (
     read_idx_folder,
     split_validation,
 )
+from rnnlab.data.images import fashion_mnist as fashion_mnist_module
 from rnnlab.errors import UserError
 
 
@@ -101,8 +103,8 @@ def test_fetch_from_a_folder_caches_arrays(tmp_path, monkeypatch, data_root, cli
     assert data.classes[0] == "T-shirt/top" and len(data.train) == 30 and len(data.test) == 20
     # cached: the source can go away, `--data fashion-mnist` still works
     monkeypatch.delenv(FASHION_MNIST_ENV)
-    monkeypatch.setattr(images_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
-    monkeypatch.setattr(images_module, "_debian_fashion_mnist_dirs", lambda: [])
+    monkeypatch.setattr(fashion_mnist_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(fashion_mnist_module, "_debian_fashion_mnist_dirs", lambda: [])
     assert len(load_image_data("fashion-mnist").train) == 30
     # a damaged cache is reported, not silently used
     (folder / "train_labels.npy").write_bytes(b"junk")
@@ -110,13 +112,66 @@ def test_fetch_from_a_folder_caches_arrays(tmp_path, monkeypatch, data_root, cli
         open_cache(folder)
 
 
-def test_fetch_without_the_package_says_how_to_install(tmp_path, monkeypatch, cli):
+def _not_installed(monkeypatch, tmp_path, run):
+    """Fashion-MNIST neither installed nor in RNNLAB_FASHION_MNIST; `run` replaces subprocess.run."""
     monkeypatch.delenv(FASHION_MNIST_ENV, raising=False)
-    monkeypatch.setattr(images_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
-    monkeypatch.setattr(images_module, "_debian_fashion_mnist_dirs", lambda: [])
+    monkeypatch.setattr(fashion_mnist_module, "FASHION_MNIST_DEBIAN_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(fashion_mnist_module, "_debian_fashion_mnist_dirs", lambda: [])
+    calls = []
+
+    def recorded(command, **kwargs):
+        calls.append(command[:2])
+        return run(command, **kwargs)
+
+    monkeypatch.setattr(fashion_mnist_module.subprocess, "run", recorded)  # no network in tests
+    return calls
+
+
+def test_fetch_without_the_package_says_how_to_install(tmp_path, monkeypatch, cli):
+    def no_archive(command, **kwargs):
+        stderr = "E: Unable to locate package dataset-fashion-mnist\n"
+        return subprocess.CompletedProcess(command, 100, "", stderr)
+
+    calls = _not_installed(monkeypatch, tmp_path, no_archive)
     code, out, err = cli("data", "fetch", "fashion-mnist")
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    assert "apt-get install dataset-fashion-mnist" in err
+    assert "apt-get install dataset-fashion-mnist" in err and "Unable to locate package" in err
+    assert calls == [["apt-get", "download"]]
+
+
+def test_fetch_without_root_downloads_and_unpacks_the_deb(tmp_path, monkeypatch, cli, data_root, idx):
+    def archive(command, cwd=None, **kwargs):
+        if command[:2] == ["apt-get", "download"]:  # what apt-get writes: name_version_arch.deb
+            (Path(cwd) / "dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb").write_bytes(b"deb")
+        elif command[:2] == ["dpkg-deb", "-x"]:  # the package's layout, unpacked into command[3]
+            assert Path(command[2]).read_bytes() == b"deb"
+            idx.folder(Path(command[3]) / "usr/share/datasets/fashion-mnist", 3, 2)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    calls = _not_installed(monkeypatch, tmp_path, archive)
+    code, out, err = cli("data", "fetch", "fashion-mnist")
+    assert code == 0, err
+    assert "`apt-get download` (no root needed)" in err and "ready in" in out
+    assert calls == [["apt-get", "download"], ["dpkg-deb", "-x"]]
+    data = open_cache(data_root / "fashion-mnist")
+    assert len(data.train) == 30 and len(data.test) == 20 and data.classes[9] == "Ankle boot"
+    downloads = data_root / "downloads"
+    assert sorted(p.name for p in downloads.iterdir()) == ["dataset-fashion-mnist.deb", "fashion-mnist"]
+    assert len(list((downloads / "fashion-mnist").iterdir())) == 5  # four IDX files and source.txt
+    # converted again from the unpacked files, with no apt-get or dpkg-deb
+    (data_root / "fashion-mnist" / "meta.json").unlink()
+    assert cli("data", "fetch", "fashion-mnist")[0] == 0 and len(calls) == 2
+
+
+def test_a_deb_without_idx_files_is_one_line(tmp_path, monkeypatch, cli, data_root):
+    def archive(command, cwd=None, **kwargs):
+        if command[:2] == ["apt-get", "download"]:
+            (Path(cwd) / "dataset-fashion-mnist_1_all.deb").write_bytes(b"deb")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    _not_installed(monkeypatch, tmp_path, archive)
+    code, out, err = cli("data", "fetch", "fashion-mnist")
+    assert code == 2 and err.count("\n") == 1 and "holds no Fashion-MNIST IDX files" in err
 
 
 def test_data_dir_of_idx_files_is_converted_once(idx_folder, data_root):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.images import InputPipeline, to_float
+from rnnlab.data.images import to_float
 from rnnlab.models.cnn import CNNConfig, CNNEncoder
+from rnnlab.models.features import InputPipeline
 from rnnlab.models.image_classifier import ImageModelConfig, build_classifier, build_input_pipeline
 from rnnlab.models.knn import KNNClassifier, KNNConfig
 from rnnlab.models.linear import LinearClassifier, LinearConfig, svm_loss

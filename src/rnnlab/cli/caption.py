@@ -1,7 +1,7 @@
 """Command line of image captioning (a group of `rnnlab.cli.GROUPS`); each handler calls one function.
 
-rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji
-rnnlab data make scenes [--seed S] [--train N --val N --test N]
+rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji (rnnlab.data_cli)
+rnnlab data make scenes [--seed S] [--train N --val N --test N]                  (rnnlab.data_cli)
 rnnlab train caption --data emoji|scenes|captions.json --out RUN [--attention soft|hard|init] ...
 rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
 """

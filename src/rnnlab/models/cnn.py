@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..data.images import InputPipeline
 from ..errors import UserError
+from .features import InputPipeline
 
 ENCODER_FORMAT = "rnnlab-cnn-encoder"
 ENCODER_VERSION = 1

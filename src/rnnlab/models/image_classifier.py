@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data.images import InputPipeline
 from ..errors import UserError
 from .cnn import CNNClassifier, CNNConfig
+from .features import InputPipeline
 from .knn import KNNClassifier, KNNConfig
 from .linear import LinearClassifier, LinearConfig
 from .mlp import MLPClassifier, MLPConfig

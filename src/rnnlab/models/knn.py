@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..data.images import InputPipeline, to_float
+from ..data.images import to_float
 from ..errors import UserError
+from .features import InputPipeline
 
 DISTANCES = ("l1", "l2")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.images import InputPipeline
 from ..errors import UserError
+from .features import InputPipeline
 
 LOSSES = ("softmax", "svm")
 REGULARIZERS = ("l2", "l1", "elastic")

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.images import InputPipeline
 from ..errors import UserError
+from .features import InputPipeline
 
 ACTIVATIONS = ("relu", "leaky-relu", "elu", "tanh", "sigmoid", "maxout")
 

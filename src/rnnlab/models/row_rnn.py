@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.images import InputPipeline
 from ..errors import UserError
 from ..nn import Recurrent, canonical_cell_name, init_recurrent
+from .features import InputPipeline
 
 READOUTS = ("last", "mean")
 FUSED_CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")  # cells with a PyTorch kernel
