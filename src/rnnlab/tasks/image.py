@@ -245,10 +245,6 @@ EpochBatcher = ShuffledBatcher
 # ---- evaluation ------------------------------------------------------------------------------
 
 
-def autocast(enabled: bool):
-    return _autocast(enabled, "cpu")
-
-
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -270,7 +266,7 @@ def predict(
         views = (x, x.flip(-1)) if flip else (x,)
         probs = 0
         for view in views:
-            with autocast(bf16):
+            with _autocast(bf16, "cpu"):
                 scores = model(view).float()
             probs = probs + (scores if _is_knn(model) else scores.softmax(1))
         out.append(probs / len(views))
@@ -302,14 +298,6 @@ def _is_knn(model: nn.Module) -> bool:
 
 
 # ---- the run folder --------------------------------------------------------------------------
-
-
-def resolve_resume_config(out: Path, values: dict, overrides: list[str] = ()) -> ImageRunConfig:
-    """For `--resume`: the saved configuration with the command line's explicit values on top."""
-    if not (Path(out) / "checkpoints" / "last").is_file():
-        raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
-    saved = load_checkpoint(out, "last", task=TASK).document["config"]
-    return image_config(values, overrides, base=saved)
 
 
 def _check_resume_config(saved: dict, config: ImageRunConfig) -> None:
@@ -499,6 +487,9 @@ class ImageTask(Task):
                         [model.input(to_float(images[i : i + 4096])) for i in range(0, len(images), 4096)]
                     )
             return StepOutput(model.loss(model.scores(self._full_batch), self.train_labels))
+        ddp = self.context.ddp
+        if ddp.enabled:  # this rank's contiguous share of the global batch
+            index = index.tensor_split(ddp.world_size)[ddp.rank]
         images = to_float(self.train_images[index])  # (B, C, H, W)
         if dc.translate or dc.flip:
             images = augment(images, self.augment_generator, dc.translate, dc.flip)
@@ -805,7 +796,10 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, *, which: str 
     classes = document["classes"]
     results = {"run": str(run), "step": document["step"], "checkpoint": which, "model": config.model.name}
     if data is None:
-        data_config = from_dict(ImageDataConfig, {**to_dict(config.data), "path": document["data"]})
+        # The resolved source it was trained on; when that cache is gone (another machine, a cleared
+        # data folder), the data.path it was given, resolved again.
+        source = document["data"] if Path(document["data"]).exists() else config.data.path
+        data_config = from_dict(ImageDataConfig, {**to_dict(config.data), "path": source})
         splits = load_splits(data_config)
         sets = {"val": splits.val, "test": splits.test}
     else:

@@ -33,7 +33,7 @@ from ..models.language_model import LanguageModel, LanguageModelConfig, initial_
 from ..nn import detach_state, map_state
 from ..runlog import lm_metrics
 from ..train.checkpoint import best_or_last, load_checkpoint
-from ..train.config import TrainConfig, from_dict, merge, to_dict
+from ..train.config import TrainConfig, from_dict, to_dict
 from ..train.optim import OptimConfig, ScheduleConfig
 from ..train.precision import autocast, bf16_supported, use_bf16  # noqa: F401 - re-exported (deprecated here)
 from ..train.task import Context, StepOutput, Task
@@ -134,14 +134,6 @@ def _check_resume_config(saved: dict, config: LMRunConfig) -> None:
         if saved["data"][key] != getattr(config.data, key):
             raise UserError(f"cannot resume with a changed data.{key} ({saved['data'][key]} -> "
                             f"{getattr(config.data, key)}): the stream positions would not match.")
-
-
-def resolve_resume_config(out: Path, values: dict) -> dict:
-    """For `--resume`: the saved configuration with the command line's explicit values on top."""
-    if not (out / "checkpoints" / "last").is_file():
-        raise UserError(f"cannot resume: {out} holds no checkpoint; drop --resume to start a new run.")
-    saved = load_checkpoint(out, "last", task="lm").document["config"]
-    return merge(saved, values)
 
 
 # ---- training ------------------------------------------------------------------------------
@@ -370,7 +362,7 @@ def evaluate_run(run: str | Path, file: str | Path | None = None, *, encoding: s
     model, vocab, document = load_lm(run, which)
     results = {"run": str(run), "step": document["step"], "checkpoint": which}
     if file is None:
-        corpus = TokenCorpus.open(document["corpus"])
+        corpus = TokenCorpus.open(_run_corpus(document, vocab))
         for split in ("val", "test"):
             loss = evaluate_lm(model, corpus.split(split), batch_size, seq_len)
             results[split] = {"tokens": int(len(corpus.split(split))), **lm_metrics(loss)}
@@ -384,6 +376,26 @@ def evaluate_run(run: str | Path, file: str | Path | None = None, *, encoding: s
     loss = evaluate_lm(model, ids, batch_size, seq_len)
     results["file"] = {"path": str(file), "tokens": int(len(ids)), **lm_metrics(loss)}
     return results
+
+
+def _run_corpus(document: dict, vocab: Vocabulary) -> Path:
+    """The prepared corpus a run was trained on: the folder it recorded or, when that cache is gone
+    (another machine, a cleared data folder), its `data.path` prepared again, if that gives the very
+    vocabulary the model was trained with."""
+    recorded = Path(document["corpus"])
+    if recorded.is_dir():
+        return recorded
+    data = document["config"].get("data", {})
+    try:
+        folder = resolve_corpus(data.get("path", ""), level=data.get("level", "char"),
+                                encoding=data.get("encoding", "utf-8"), progress=False)
+    except UserError:
+        folder = None
+    if folder is None or TokenCorpus.open(folder).vocab.to_dict() != vocab.to_dict():
+        raise UserError(f"the corpus this run was trained on ({recorded}) is gone and its data.path "
+                        f"{data.get('path')!r} does not give it again; pass a text file to evaluate: "
+                        "rnnlab eval RUN FILE.")
+    return folder
 
 
 def config_from_checkpoint(run: str | Path) -> tuple[LMRunConfig, dict]:

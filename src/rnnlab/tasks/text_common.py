@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import torch
 from torch import Tensor
 
+from ..console import warn  # noqa: F401 - the text tasks' warnings
 from ..data.text_tasks import (
     resolve_task_data,
     split_examples,
@@ -15,10 +14,6 @@ from ..errors import UserError
 
 TOO_LONG = ("truncate", "error")
 EVAL_BATCH = 128
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def _check_common(section, name: str) -> None:

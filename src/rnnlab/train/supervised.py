@@ -20,7 +20,7 @@ import numpy as np
 from ..console import say
 from ..errors import UserError
 from .batching import LengthPooledBatcher
-from .checkpoint import best_or_last, load_checkpoint, prepare_run_folder
+from .checkpoint import best_or_last, load_checkpoint
 from .config import SupervisedTrainConfig, from_dict, merge, to_dict  # noqa: F401 - SupervisedTrainConfig re-exported
 from .task import Context, StepOutput, Task
 from .trainer import fit
@@ -89,13 +89,6 @@ class ExampleTask(Task):
         if "acc_examples" in saved:  # written by the supervised loop (before the one trainer)
             saved = {**saved, "acc_count": saved["acc_examples"]}
         return saved
-
-
-def resolve_resume_config(out: Path, task: str, values: dict) -> dict:
-    """For `--resume`: the saved configuration with the command line's explicit values on top."""
-    prepare_run_folder(out, resume=True, force=False)
-    saved = load_checkpoint(out, "last", task=task).document["config"]
-    return merge(saved, values)
 
 
 def train_supervised(
