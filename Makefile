@@ -10,7 +10,7 @@ TORCH_PIN := torch==2.13.0
 DEMO_RUN ?= runs/demo
 DEMO_MINUTES ?= 3
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test test-slow lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: venv
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
+
+# the slow-marked tests (multi-process DDP across tasks, …): CI runs them after `make test`
+test-slow: venv
+	$(PY) -m pytest -m slow
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

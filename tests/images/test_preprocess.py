@@ -122,3 +122,17 @@ def test_augment_translates_and_flips_exactly():
     a = augment(batch, torch.Generator().manual_seed(3), 2, True)
     b = augment(batch, torch.Generator().manual_seed(3), 2, True)
     assert torch.equal(a, b)
+
+
+def test_augment_of_a_share_equals_the_same_rows_of_the_whole_batch():
+    # Under DDP each rank augments its rows of the global batch; every image must get the shift and
+    # flip that it gets in a single process (the same generator state on every rank).
+    images = torch.rand(10, 1, 6, 6)
+    whole = augment(images, torch.Generator().manual_seed(4), translate=2, flip=True)
+    for start, stop in ((0, 5), (5, 10), (3, 4)):
+        share = augment(images[start:stop], torch.Generator().manual_seed(4), translate=2, flip=True,
+                        part=(start, len(images)))
+        assert torch.equal(share, whole[start:stop])
+    # without `part`, a share's draws are the first rows' draws: not the same images
+    naive = augment(images[5:], torch.Generator().manual_seed(4), translate=2, flip=True)
+    assert not torch.equal(naive, whole[5:])

@@ -73,10 +73,22 @@ def _assert_close(a, b):
         assert y[2] == pytest.approx(x[2], rel=1e-5, abs=1e-6), (x, y)
 
 
+#: plain SGD at a constant LR: a step moves by the gradient itself, so gradients summed over ranks
+#: instead of averaged (twice as large) change grad_norm and every later loss; Adam would hide it
+SGD = ("--set", "optim.name=sgd", "--set", "optim.momentum=0", "--lr", "1.0", "--schedule", "constant",
+       "--set", "schedule.warmup=0")
+
+
+def _grad_norms(run):
+    return [e["grad_norm"] for e in read_metrics(run) if e["split"] == "train"]
+
+
 def test_two_processes_equal_one(tmp_path, tiny_text):
-    _run(tmp_path, tiny_text, tmp_path / "single", 8, 1)
-    _run(tmp_path, tiny_text, tmp_path / "ddp", 8, 2)
+    _run(tmp_path, tiny_text, tmp_path / "single", 8, 1, *SGD)
+    _run(tmp_path, tiny_text, tmp_path / "ddp", 8, 2, *SGD)
     _assert_close(_losses(tmp_path / "single"), _losses(tmp_path / "ddp"))
+    one, two = _grad_norms(tmp_path / "single"), _grad_norms(tmp_path / "ddp")
+    assert len(one) == 8 and two == pytest.approx(one, rel=1e-4)
     # only rank 0 wrote: one metrics file, no duplicated events
     assert len(_losses(tmp_path / "ddp")) == len(_losses(tmp_path / "single"))
 

@@ -118,6 +118,8 @@ def cmd_train_caption(args) -> int:
 
     config = caption_config(args)
     summary = train_caption(config, args.out, resume=args.resume, force=args.force)
+    if summary.get("rank", 0):  # another rank than rank 0 under torchrun: rank 0 reports
+        return 0
     val = summary["val"]
     print(
         f"trained {summary['step']} steps into {summary['out']}: val loss {val['loss']:.4f}, "

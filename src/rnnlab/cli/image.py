@@ -127,6 +127,8 @@ def cmd_train_image(args) -> int:
 
     config = image_config_from_args(args)
     summary = train_image(config, args.out, resume=args.resume, force=args.force)
+    if summary.get("rank", 0):  # another rank than rank 0 under torchrun: rank 0 reports
+        return 0
     val = summary["val_accuracy"]
     val_text = f"validation accuracy {100 * val:.2f}%, " if isinstance(val, float) and val == val else ""
     print(

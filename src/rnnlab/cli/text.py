@@ -200,6 +200,8 @@ def cmd_train_task(args) -> int:
     config = task_config(args)
     task_cls, _ = TASKS[args.task_name]
     summary = train_supervised(task_cls(config), args.out, resume=args.resume, force=args.force)
+    if summary.get("rank", 0):  # another rank than rank 0 under torchrun: rank 0 reports
+        return 0
     val = summary["val"]
     print(
         f"trained {summary['step']} steps into {summary['out']}: val loss {val['loss']:.4f}, "

@@ -487,12 +487,14 @@ class ImageTask(Task):
                         [model.input(to_float(images[i : i + 4096])) for i in range(0, len(images), 4096)]
                     )
             return StepOutput(model.loss(model.scores(self._full_batch), self.train_labels))
-        ddp = self.context.ddp
+        ddp, part = self.context.ddp, None
         if ddp.enabled:  # this rank's contiguous share of the global batch
-            index = index.tensor_split(ddp.world_size)[ddp.rank]
+            shares = index.tensor_split(ddp.world_size)
+            part = (sum(len(s) for s in shares[: ddp.rank]), len(index))
+            index = shares[ddp.rank]
         images = to_float(self.train_images[index])  # (B, C, H, W)
         if dc.translate or dc.flip:
-            images = augment(images, self.augment_generator, dc.translate, dc.flip)
+            images = augment(images, self.augment_generator, dc.translate, dc.flip, part=part)
         labels = self.train_labels[index]
         with self.context.autocast():
             scores = net(images)

@@ -68,6 +68,23 @@ def fit(task: Task, out: str | Path, *, resume: bool = False, force: bool = Fals
         shutdown(ddp)
 
 
+class _TrainingStep(torch.nn.Module):
+    """The task's training step as a module's forward, so that DistributedDataParallel sees every task's
+    forward pass, whatever the model's own methods are called (`model.loss`, `model.scores`, a
+    captioner's teacher-forced loop): DDP averages gradients only for computations that go through
+    the forward of the module it wraps."""
+
+    def __init__(self, model: torch.nn.Module, task: Task):
+        super().__init__()
+        self.model = model
+        self.task = task
+        self.output = None
+
+    def forward(self, batch) -> torch.Tensor:
+        self.output = self.task.training_step(self.model, batch)
+        return self.output.loss
+
+
 def _new_run_state() -> dict:
     """The run's counters: everything beyond weights, optimizer and RNG that a checkpoint holds."""
     return {
@@ -98,11 +115,13 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
     model = task.build_model().to(device)
     if ddp.enabled:
         torch.manual_seed(tc.seed + ddp.rank)  # but different dropout masks
-    net = model
+    step_module = _TrainingStep(model, task)
+    net = step_module  # net(batch) -> loss; the task's StepOutput is kept in step_module.output
     if ddp.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(step_module,
+                                      device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = task.make_optimizer(model)
     # L-BFGS keeps curvature pairs, not moments: it restarts its memory on resume.
     keeps_state = not isinstance(optimizer, torch.optim.LBFGS)
@@ -271,7 +290,8 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
 
             def compute(batch=batch):
                 optimizer.zero_grad(set_to_none=True)
-                output = task.training_step(net, batch)
+                net(batch)  # task.training_step(model, batch), through DDP when it is on
+                output = step_module.output
                 output.loss.backward()  # under DDP, gradients arrive averaged over all ranks
                 return output, clip_gradients(model.parameters(), tc.clip_norm, tc.clip_value)
 
@@ -352,6 +372,7 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
         "elapsed": run["elapsed"],
         "stop": stop_reason,
         "out": str(out),
+        "rank": ddp.rank,  # under torchrun only rank 0's summary has the task's figures
     }
     if not ddp.is_main:
         return summary
