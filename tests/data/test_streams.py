@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.data.text.streams import StreamBatcher, iter_eval
+from rnnlab.data.text.streams import StreamBatcher
 from rnnlab.errors import UserError
 
 N = 1003  # not a multiple of anything used below, so the dropped remainder is exercised
@@ -127,21 +127,3 @@ def test_reads_from_memmap(tmp_path):
     x, y, _ = StreamBatcher(mapped, batch_size=4, seq_len=10).next_batch()
     expected, _, _ = StreamBatcher(TOKENS, batch_size=4, seq_len=10).next_batch()
     assert torch.equal(x, expected) and x.dtype == torch.long
-
-
-@pytest.mark.parametrize("seq_len", [7, 10, 249])
-def test_iter_eval_targets_every_token_once_in_order(seq_len):
-    chunks = list(iter_eval(TOKENS, batch_size=4, seq_len=seq_len))
-    rows = streams(TOKENS, 4)  # (4, 250)
-    assert all(x.shape == y.shape and x.shape[1] <= seq_len for x, y in chunks)
-    assert torch.equal(torch.cat([y for _, y in chunks], dim=1), torch.from_numpy(rows[:, 1:]))
-    assert torch.equal(torch.cat([x for x, _ in chunks], dim=1), torch.from_numpy(rows[:, :-1]))
-    assert len(chunks) == -(-(250 - 1) // seq_len)
-    assert list(iter_eval(TOKENS, 4, seq_len))[0][0].equal(chunks[0][0])  # deterministic
-
-
-def test_iter_eval_uses_fewer_streams_for_a_short_split():
-    chunks = list(iter_eval(np.arange(9), batch_size=64, seq_len=3))
-    assert chunks[0][0].shape[0] == 4  # 9 tokens: at most 4 streams of 2 tokens
-    with pytest.raises(UserError, match="The validation text has 1 tokens"):
-        list(iter_eval(np.arange(1), batch_size=4, seq_len=3))

@@ -165,33 +165,3 @@ class StreamBatcher:
                 f"The checkpoint's data stream position {position} does not fit this data; start a new run."
             )
         self.position, self.epoch = position, epoch
-
-
-def iter_eval(
-    tokens: np.ndarray,
-    batch_size: int,
-    seq_len: int,
-    what: str = "validation",
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Every chunk of a split once, in order, for deterministic evaluation.
-
-    The same contiguous-streams scheme as `StreamBatcher` with one process; the last chunk is shorter
-    than T when (L - 1) is not a multiple of T, so every token of the streams after the first of each
-    stream is a target exactly once: B * (L - 1) targets in all. Carry the hidden state from chunk to
-    chunk and start from zero. When the split is too short for `batch_size` streams of 2 tokens,
-    fewer streams are used (the result stays deterministic).
-
-    Yields:
-        x, y: (B, t) int64 tensors, t <= T, y being x shifted by one token.
-    """
-    batch_size = _positive_int(batch_size, "--batch-size")
-    seq_len = _positive_int(seq_len, "--seq-len")
-    tokens = np.asarray(tokens) if not isinstance(tokens, np.ndarray) else tokens
-    num_tokens = len(tokens)
-    if num_tokens < 2:
-        raise _too_short(what, num_tokens, 1, 2)
-    batch_size = min(batch_size, num_tokens // 2)
-    stream_length = num_tokens // batch_size  # L >= 2
-    rows = tokens[: batch_size * stream_length].reshape(batch_size, stream_length)  # (B, L)
-    for start in range(0, stream_length - 1, seq_len):
-        yield _window(rows, start, min(start + seq_len + 1, stream_length))
