@@ -50,9 +50,19 @@ def test_cider_d_by_hand():
 
 
 def test_cider_d_clips_repeated_words():
-    _, (repeated, _) = cider_d(["a a a a", "z"], [["a b c d"], ["z y"]])
+    # Two images: every reference n-gram has df 1, so each weight is tf · ln 2 (an n-gram no reference
+    # has gets ln 2 too, but never matches). "a a a a" against "a b c d": unigram vectors (4L) and
+    # (L, L, L, L), clipped dot min(4L, L) · L = L², norms 4L and 2L -> 1/8 (unclipped: 4L²/8L² = 1/2);
+    # no bigram or longer matches; 3 bigrams each side, no length penalty: 10 · (1/8) / 4.
+    _, (repeated, z) = cider_d(["a a a a", "z"], [["a b c d"], ["z y"]])
+    assert repeated == pytest.approx(10 * (1 / 8) / 4, rel=1e-12)
+    # "z" against "z y": unigram cosine 1/√2, 0 bigrams against 1: exp(-1/72)
+    assert z == pytest.approx(10 * (1 / math.sqrt(2)) / 4 * math.exp(-1 / 72), rel=1e-12)
+    # "a" once: cosine L² / (L · 2L) = 1/2, 0 bigrams against 3: exp(-9/72); repeating a word that the
+    # reference has once scores less than saying it once
     _, (once, _) = cider_d(["a", "z"], [["a b c d"], ["z y"]])
-    assert repeated < 10 and once < 10
+    assert once == pytest.approx(10 * (1 / 2) / 4 * math.exp(-9 / 72), rel=1e-12)
+    assert repeated < once
 
 
 def test_exact_match_and_relation_words():
