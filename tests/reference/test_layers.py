@@ -116,6 +116,22 @@ def test_batchnorm_backward_and_statistics():
     )
 
 
+def test_batchnorm_running_averages_by_value():
+    # momentum 0.9 (the default, written out): running ← 0.9 · running + 0.1 · batch statistic, from
+    # mean 0 and variance 1; swapping momentum and 1 − momentum, or using the unbiased variance, fails.
+    x1 = np.array([[1.0, -2.0], [3.0, 2.0]])  # means (2, 0), biased variances (1, 4)
+    x2 = np.array([[0.0, 5.0], [4.0, 5.0], [2.0, 5.0]])  # means (2, 5), variances (8/3, 0)
+    gamma, beta = np.ones(2), np.zeros(2)
+    bn_param = {"mode": "train"}
+    batchnorm_forward(x1, gamma, beta, bn_param)
+    np.testing.assert_allclose(bn_param["running_mean"], [0.2, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(bn_param["running_var"], [0.9 + 0.1, 0.9 + 0.4], rtol=1e-12)
+    bn_param["momentum"] = 0.9
+    batchnorm_forward(x2, gamma, beta, bn_param)
+    np.testing.assert_allclose(bn_param["running_mean"], [0.9 * 0.2 + 0.2, 0.5], rtol=1e-12)
+    np.testing.assert_allclose(bn_param["running_var"], [0.9 * 1.0 + 0.1 * 8 / 3, 0.9 * 1.3], rtol=1e-12)
+
+
 def test_batchnorm_running_averages_and_test_mode():
     rng = np.random.default_rng(5)
     bn_param = {"mode": "train", "momentum": 0.5}
