@@ -101,6 +101,36 @@ def test_mlp_activations(activation):
         assert model.body[1].linear.weight.shape == (24, 16)
 
 
+#: each nonlinearity written out elementwise (maxout: the larger of each unit's two affine pieces)
+FORMULAS = {
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky-relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.exp(z) - 1),
+    "tanh": np.tanh,
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "maxout": lambda z: z.reshape(*z.shape[:-1], -1, 2).max(-1),
+}
+
+
+@pytest.mark.parametrize("activation", sorted(FORMULAS))
+def test_mlp_computes_its_activation_by_value(activation):
+    # One hidden layer, no BN or dropout: scores = W2 f(W1 x + b1) + b2 in numpy against the module.
+    torch.manual_seed(1)
+    config = MLPConfig(hidden=[6], activation=activation, batch_norm=False, dropout=0.0, input_dropout=0.0)
+    model = MLPClassifier(config, identity_pipeline((1, 2, 2)), 3).double().eval()
+    first = model.body[0].linear if activation == "maxout" else model.body[0]
+    with torch.no_grad():
+        first.bias.uniform_(-1, 1)  # biases start at zero: give them values so that a dropped bias shows
+        model.out.bias.uniform_(-1, 1)
+    x = torch.randn(7, 1, 2, 2, dtype=torch.float64) * 2  # both signs, some far from 0
+    W1, b1 = first.weight.detach().numpy(), first.bias.detach().numpy()
+    W2, b2 = model.out.weight.detach().numpy(), model.out.bias.detach().numpy()
+    z = x.flatten(1).numpy() @ W1.T + b1
+    assert (z < -0.5).any() and (z > 0.5).any()  # every branch of the piecewise ones is used
+    expected = FORMULAS[activation](z) @ W2.T + b2
+    np.testing.assert_allclose(model(x).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_cnn_encoder_features_grid_and_formulas():
     encoder = CNNEncoder(CNNConfig(channels=[4, 6, 8]), (1, 28, 28))
     images = torch.rand(3, 1, 28, 28)
