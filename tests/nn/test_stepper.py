@@ -114,8 +114,10 @@ def test_bfloat16_weights_stay_close():
     for _ in range(4):
         logits, state = stepper.step(tokens, state)
         expected, expected_state = reference_step(model, tokens, expected_state)
-        # bfloat16 keeps about three significant digits of each product
-        torch.testing.assert_close(logits, expected, atol=0.05, rtol=0.05)
+        # bfloat16 keeps about three significant digits of each product: observed max |error| 1.44e-3
+        # on logits up to 0.34 (this model, 4 steps); 5e-3 leaves 3.5× that, and a dropped bias or
+        # gate term moves the logits by far more
+        torch.testing.assert_close(logits, expected, atol=5e-3, rtol=0)
 
 
 def test_bidirectional_layers_cannot_step():
