@@ -52,9 +52,10 @@ def test_missing_empty_binary_and_non_utf8_files(cli, tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("café crème brûlée\n".encode("latin-1") * 50)
     assert_one_line_error(train(cli, latin, tmp_path / "r"), "--encoding")
+    assert not (tmp_path / "r").exists()  # none of the refused runs wrote its folder
     # and the suggested fix works
     assert train(cli, latin, tmp_path / "r", "--encoding", "latin-1")[0] == 0
-    assert not (tmp_path / "nope").exists()
+    assert (tmp_path / "r" / "config.yaml").is_file()
 
 
 def test_text_shorter_than_one_batch(cli, tmp_path):

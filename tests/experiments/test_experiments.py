@@ -68,3 +68,12 @@ def test_format_table_aligns_numbers_right_and_words_left():
     assert table.splitlines() == ["name  x", "----  -----", "a     1.5", "bbb   10.25", "c     yes"]
     numbers = format_table(["name", "x"], [["a", 1.5], ["bbb", 10.25]])
     assert numbers.splitlines() == ["name      x", "----  -----", "a       1.5", "bbb   10.25"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_claim_holds_in_the_full_run(tmp_path, name):
+    # The quick runs above only show that an experiment runs; the full run (the command's default, a
+    # few CPU minutes) is where the lecture's claim must be observed.
+    result = run_experiment(name, tmp_path, quick=False)
+    assert result["check"]["holds"], result["check"]

@@ -163,7 +163,8 @@ def test_the_baseline_section_chooses_the_bag_of_words_and_its_prior_texts(cli, 
         "bag-of-words logistic regression (1-3 grams, NB-weighted, alpha 0.5, negation marked, "
         "18 prior texts at 0.25)"
     )
-    assert 0 <= baseline["test"]["accuracy"] <= 1
+    # one sentiment word decides each review: the bag of words gets all 4 test reviews right
+    assert baseline["test"] == {"accuracy": 1.0, "macro_f1": 1.0, "examples": 4}
     # Bad prior settings end in one line, before anything is written: the run above is kept.
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nfine,pos\ngrim,meh\n", encoding="utf-8")

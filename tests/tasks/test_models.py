@@ -18,7 +18,7 @@ from rnnlab.train.sequence_tasks import (
     TagTask,
 )
 
-from .conftest import make_reviews, make_tagged
+TAGGED_TRAIN = 19  # the training share (0.8) of the 24 sentences of make_tagged()
 
 
 def ragged_batch(lengths, vocab=20, seed=0):
@@ -164,7 +164,7 @@ def test_classifier_overfits_a_tiny_set(reviews_csv):
     model = _fit(task, 60)
     scores = task.evaluate(model, task.splits["train"])
     assert scores["accuracy"] == 1.0 and scores["loss"] < 0.05
-    assert len(make_reviews()) == 40
+    assert len(task.splits["train"]) == 32  # 0.8 of the 40 reviews: every one of them fitted
 
 
 def test_tagger_overfits_a_tiny_set(tagged_txt):
@@ -187,7 +187,7 @@ def test_tagger_overfits_a_tiny_set(tagged_txt):
     model = _fit(task, 60)
     scores = task.evaluate(model, task.splits["train"])
     assert scores["accuracy"] == 1.0 and scores["loss"] < 0.05
-    assert len(make_tagged()) == 24
+    assert len(task.splits["train"]) == TAGGED_TRAIN  # every training sentence fitted
 
 
 def test_seq2seq_overfits_a_tiny_set(dates_tsv):
