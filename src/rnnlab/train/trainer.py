@@ -1,9 +1,10 @@
 """The one training loop of rnnlab, for every task, read top to bottom.
 
     for each step:
-        lr         <- peak lr × schedule(progress) × rollback scale (× a parameter group's lr_scale)
         evaluate   every N steps (the task says N); the best checkpoint is the best primary metric
                    (a tie goes to the lower validation loss); checkpoint every save_every steps
+        lr         <- peak lr × schedule(progress) × rollback scale (× a parameter group's lr_scale);
+                   after the evaluation, so that a plateau's cut applies from the very next step
         forward    the task's training step on this rank's batch (bf16 autocast when asked)
         diverged?  a loss that is not finite or above explode_factor × the initial loss, or a gradient
                    norm that is not finite: the task's policy (train.on_divergence) rolls back to the
@@ -267,10 +268,6 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
             if reason is not None:
                 stop_reason = reason
                 break
-            # lr
-            lr = config.optim.lr * schedule.factor(run["step"], progress()) * run["lr_scale"]
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
             # eval / checkpoint
             step = run["step"]
             if eval_every and step > 0 and step % eval_every == 0 and run["last_eval_step"] != step:
@@ -283,6 +280,10 @@ def _fit(task: Task, out: Path, resume: bool, force: bool, data_root, device: to
                     break
             if tc.save_every and step % tc.save_every == 0 and run["last_save_step"] != step:
                 snapshot()
+            # lr, after the evaluation that a plateau schedule reacts to
+            lr = config.optim.lr * schedule.factor(run["step"], progress()) * run["lr_scale"]
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             # forward / backward / clip, as a closure that L-BFGS may evaluate again
             tick = time.perf_counter()
             batch = batcher.next_batch()
