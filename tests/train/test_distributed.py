@@ -8,6 +8,8 @@ import pytest
 
 from rnnlab.train.metrics import read_metrics
 
+pytestmark = pytest.mark.slow  # torchrun starts processes: `make test-slow`
+
 ARGS = [
     "--hidden",
     "16",

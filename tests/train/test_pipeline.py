@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from rnnlab.train.metrics import read_metrics
 
 # A tiny, fast model: every pipeline test trains this for a few steps.
@@ -122,6 +124,7 @@ def _losses(run):
     return [(e["step"], e["split"], e["loss"]) for e in read_metrics(run)]
 
 
+@pytest.mark.slow  # a child process killed mid-run: `make test-slow`
 def test_resume_after_sigkill_continues_exactly(tmp_path, tiny_text):
     """A run killed (SIGKILL) after a checkpoint and resumed logs the same losses as one never killed."""
     args = [
