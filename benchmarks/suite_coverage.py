@@ -99,7 +99,8 @@ def main() -> int:
     rows = tabulate(report)
     print(table(rows))
     if seconds is not None:
-        print(f"\nsuite under coverage: {seconds:.0f} s ({'with' if args.slow else 'without'} the slow tests)")
+        which = "with" if args.slow else "without"
+        print(f"\nsuite under coverage: {seconds:.0f} s ({which} the slow tests)")
     (RESULTS / "coverage.json").write_text(json.dumps(
         {"rows": rows, "slow_included": args.slow, "seconds": seconds}, indent=1))
     return 0

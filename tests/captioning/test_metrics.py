@@ -92,3 +92,50 @@ def test_box_mass_and_attention_in_box():
     assert attention_in_box(["a", "coat"], [[0, 0, 0, 1], [1, 0, 0, 0]], items, (2, 2), (4, 4), lag=1) == [
         1.0
     ]
+
+
+def test_bleu_of_each_order_by_hand():
+    # 4 of 5 unigrams, 2 of 4 bigrams, 1 of 3 trigrams, 0 of 2 four-grams match; sacrebleu's "exp"
+    # smoothing counts the k-th empty order as 1 / (2^k · total); equal lengths: no brevity penalty
+    scores = bleu_scores(["a b c d e"], [["a b c x e"]])
+    p = [4 / 5, 2 / 4, 1 / 3, 1 / (2 * 2)]
+    assert scores == pytest.approx({f"bleu{n}": 100 * math.prod(p[:n]) ** (1 / n) for n in range(1, 5)},
+                                   rel=1e-12)
+    assert set(scores) == {"bleu1", "bleu2", "bleu3", "bleu4"}
+
+
+def test_bleu_takes_the_words_as_they_are():
+    # already tokenized captions: "guinea-bissau" is one word (sacrebleu's default tokenizer would split
+    # it at the hyphen and find "guinea" and "-" in the reference); no unigram matches: BLEU 0
+    assert bleu_scores(["guinea-bissau flag"], [["guinea-conakry banner"]])["bleu1"] == 0.0
+    assert bleu_scores(["guinea - bissau flag"], [["guinea - conakry banner"]])["bleu1"] > 0
+
+
+def test_metrics_refuse_mismatched_lists():
+    for metric in (bleu_scores, cider_d):
+        with pytest.raises(ValueError, match="2 hypotheses for 1 reference lists"):
+            metric(["a", "b"], [["a"]])
+    assert cider_d([], []) == (0.0, [])
+    assert exact_match([], []) == 0.0
+
+
+def test_cider_d_document_frequencies_and_several_references():
+    # Three images; "a" is in the references of two: idf(a) = ln 3 − ln 2 = A, every other n-gram
+    # (or one no reference has) ln 3 = B. Image 1's caption "a x" against its two references:
+    #   "a b": unigrams (a: A, x: B) · (a: A, b: B) -> A² / (A² + B²); bigrams "a x" vs "a b": 0
+    #   "a x": identical: 1 on unigrams and bigrams
+    # no trigram or four-gram, equal lengths: 10 · mean over orders, mean over the two references
+    A, B = math.log(1.5), math.log(3)
+    _, scores = cider_d(["a x", "a c", "q"], [["a b", "a x"], ["a c"], ["d e"]])
+    first = 10 * ((A**2 / (A**2 + B**2) + 0) + (1 + 1)) / 4 / 2
+    assert scores[0] == pytest.approx(first, rel=1e-12)
+    assert scores[1] == pytest.approx(10 * 2 / 4, rel=1e-12)  # "a c" is its only reference
+    assert scores[2] == 0.0
+    # with n_max = 2 the mean is over two orders
+    _, two = cider_d(["a x", "a c", "q"], [["a b", "a x"], ["a c"], ["d e"]], n_max=2)
+    assert two[0] == pytest.approx(first * 4 / 2, rel=1e-12)
+
+
+def test_exact_match_counts_any_reference_and_relation_words_with_none():
+    assert exact_match(["a b", "c", "e"], [["x", "a b"], ["d"], ["e"]]) == pytest.approx(2 / 3)
+    assert relation_accuracy(["a top"], ["a top"]) == (0.0, 0)  # no relation word to get right

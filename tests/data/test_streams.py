@@ -127,3 +127,70 @@ def test_reads_from_memmap(tmp_path):
     x, y, _ = StreamBatcher(mapped, batch_size=4, seq_len=10).next_batch()
     expected, _, _ = StreamBatcher(TOKENS, batch_size=4, seq_len=10).next_batch()
     assert torch.equal(x, expected) and x.dtype == torch.long
+
+
+def test_sizes_are_checked_with_the_flag_they_come_from():
+    for kwargs, message in [
+        ({"batch_size": 0}, "--batch-size must be a positive whole number, not 0."),
+        ({"batch_size": True}, "--batch-size must be a positive whole number, not True."),
+        ({"batch_size": 2.0}, "--batch-size must be a positive whole number, not 2.0."),
+        ({"seq_len": -1}, "--seq-len must be a positive whole number, not -1."),
+        ({"world_size": 0}, "world_size must be a positive whole number, not 0."),
+        ({"rank": 2, "world_size": 2}, "rank must be between 0 and 1, not 2."),
+        ({"rank": True, "world_size": 2}, "rank must be between 0 and 1, not True."),
+        ({"rank": 0.0}, "rank must be between 0 and 0, not 0.0."),
+    ]:
+        with pytest.raises(UserError) as error:
+            StreamBatcher(TOKENS, **{"batch_size": 2, "seq_len": 5, **kwargs})
+        assert str(error.value) == message
+    # numpy integers are whole numbers too
+    assert StreamBatcher(TOKENS, np.int64(2), np.int32(5), rank=np.int64(1), world_size=2).rank == 1
+    with pytest.raises(ValueError, match=r"tokens must be 1-D, got shape \(1, 1003\)"):
+        StreamBatcher(TOKENS[None], 2, 5)
+
+
+def test_a_list_of_ids_reads_like_an_array():
+    a, b = StreamBatcher(TOKENS.tolist(), 3, 7), StreamBatcher(TOKENS, 3, 7)
+    for _ in range(5):
+        (xa, ya, ra), (xb, yb, rb) = a.next_batch(), b.next_batch()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and ra == rb
+
+
+def test_the_shortest_streams_hold_one_window():
+    # L = T + 1 is just enough: one batch per epoch, every batch a reset
+    batcher = StreamBatcher(np.arange(12), batch_size=2, seq_len=5)  # L = 6
+    assert batcher.chunks_per_epoch == 1
+    assert [batcher.next_batch()[2] for _ in range(3)] == [True, True, True] and batcher.epoch == 3
+    with pytest.raises(UserError, match="too few for one batch of 2 streams × 6 tokens"):
+        StreamBatcher(np.arange(11), batch_size=2, seq_len=5)  # L = 5
+
+
+def test_state_dict_holds_the_sizes_and_checks_each():
+    batcher = StreamBatcher(TOKENS, 2, 5, rank=1, world_size=2)
+    batcher.next_batch()
+    assert batcher.state_dict() == {"position": 5, "epoch": 0, "batch_size": 2, "seq_len": 5, "rank": 1,
+                                    "world_size": 2, "num_tokens": N, "stream_length": N // 4}
+    for key, value in [("batch_size", 3), ("seq_len", 4), ("world_size", 1), ("num_tokens", 7)]:
+        fresh = StreamBatcher(TOKENS, 2, 5, rank=1, world_size=2)
+        with pytest.raises(UserError, match=f"taken with {key}={value} but this run has {key}="):
+            fresh.load_state_dict({**batcher.state_dict(), key: value})
+
+
+def test_load_state_dict_accepts_every_position_that_fits_and_no_other():
+    batcher = StreamBatcher(np.arange(42), batch_size=2, seq_len=5)  # L = 21: windows 0, 5, 10, 15 (the
+    # last one ends exactly at L)
+    with pytest.raises(UserError) as error:
+        batcher.load_state_dict({"epoch": 0})
+    assert str(error.value) == "The checkpoint's data stream state is incomplete; start a new run."
+    for position in (0, 5, 10, 15):
+        batcher.load_state_dict({"position": position, "epoch": 0})
+        assert batcher.position == position
+    for position, epoch in [(-5, 0), (3, 0), (20, 0), (0, -1)]:
+        with pytest.raises(UserError, match=f"position {position} does not fit this data"):
+            batcher.load_state_dict({"position": position, "epoch": epoch})
+    longer = StreamBatcher(np.arange(48), batch_size=2, seq_len=5)  # L = 24: 20 + 6 > 24 still
+    with pytest.raises(UserError, match="position 20 does not fit this data"):
+        longer.load_state_dict({"position": 20, "epoch": 0})
+    batcher.load_state_dict({"position": 15, "epoch": 4})
+    batcher.next_batch()
+    assert (batcher.position, batcher.epoch) == (0, 5)  # the last window wraps and counts the epoch

@@ -89,7 +89,6 @@ def state_from_tensors(tensors: dict[str, torch.Tensor]):
 # ---- evaluation ----------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int,
                 max_tokens: int = 0, bf16: bool = False) -> float:
     """Mean cross-entropy (nats per token) of `tokens` under the model, state carried across chunks.
@@ -97,6 +96,12 @@ def evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_l
     The text is cut into at most `batch_size` contiguous streams, read T tokens at a time, so that
     every token but the first of each stream is predicted with the full context before it.
     """
+    with torch.no_grad():  # (not a decorator: mutmut mutates undecorated functions only)
+        return _evaluate_lm(model, tokens, batch_size, seq_len, max_tokens, bf16)
+
+
+def _evaluate_lm(model: LanguageModel, tokens: np.ndarray, batch_size: int, seq_len: int,
+                 max_tokens: int, bf16: bool) -> float:
     n = len(tokens) if not max_tokens else min(len(tokens), max_tokens + 1)
     if n < 2:
         raise UserError("the evaluation text has fewer than 2 tokens; there is nothing to predict.")
