@@ -194,3 +194,11 @@ def test_the_trainer_halves_the_lr_on_a_validation_plateau(cli, tiny_text, tmp_p
     assert [lr[s] for s in (1, 4, 5, 8, 9, 12)] == pytest.approx([1e-9, 1e-9, 1e-9, 1e-9, 0.5e-9, 0.5e-9],
                                                                  rel=1e-12)
     # eval at 4 sets the best; eval at 8 is the first without improvement and halves the lr of steps 9–12
+
+
+def test_plateau_starts_clean_and_needs_more_than_1e4():
+    schedule = Schedule(ScheduleConfig(name="plateau", warmup=0, patience=0, gamma=0.5))
+    assert schedule.state_dict() == {"plateau_scale": 1.0, "best": math.inf, "bad_evals": 0}
+    schedule.observe(1.0)
+    schedule.observe(1.0 - 1e-4)  # exactly 1e-4 better: not an improvement
+    assert schedule.factor(0, 0.0) == 0.5 and schedule.best == 1.0
