@@ -96,7 +96,8 @@ def test_show_tell_matches_the_numpy_captioning_rnn(cell):
         "b_vocab": decoder.out.bias.grad,
     }
     cell_grads = course_gradients_from_torch(
-        name, *(getattr(decoder.cell, k).grad.numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        name,
+        *(getattr(decoder.cell, k).grad.numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
     )
     for key, value in {**{k: v.numpy() for k, v in grads.items()}, **cell_grads}.items():
         np.testing.assert_allclose(value, expected_grads[key], rtol=1e-8, atol=1e-12, err_msg=key)
@@ -160,7 +161,8 @@ def test_beam_search_finds_the_brute_force_optimum():
     V, length = 5, 3
     model = features_model("soft", L=3, V=V).eval()
     with torch.no_grad():
-        model.decoder.out.weight.mul_(4.0)  # peaked distributions, so greedy and the optimum differ more often
+        # peaked distributions, so greedy and the optimum differ more often
+        model.decoder.out.weight.mul_(4.0)
     grids = torch.randn(4, 3, 6)
     found = beam_search(
         model.step,
@@ -353,7 +355,8 @@ def test_config_errors():
         features_model("soft", L=1)
     with pytest.raises(UserError, match="model.show_tell.image_vector must be mean or flatten"):
         CaptionerConfig(show_tell={"image_vector": "max"})
-    assert math.isfinite(features_model("show-tell", L=1).loss(torch.randn(3, 1, 6), captions_batch())[0].item())
+    show_tell = features_model("show-tell", L=1)
+    assert math.isfinite(show_tell.loss(torch.randn(3, 1, 6), captions_batch())[0].item())
 
 
 def test_a_learned_h0_is_the_same_for_every_image():

@@ -2,7 +2,8 @@
 
 rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji (rnnlab.data_cli)
 rnnlab data make scenes [--seed S] [--train N --val N --test N]                  (rnnlab.data_cli)
-rnnlab train caption --data emoji|scenes|captions.json --out RUN [--decoder show-tell|soft|hard|where|look] ...
+rnnlab train caption --data emoji|scenes|captions.json --out RUN
+                     [--decoder show-tell|soft|hard|where|look] ...
 rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
 """
 

@@ -112,7 +112,9 @@ OLD_KEYS = {
     "expected_prob": 0.5,
 }
 OLD_MODES = {"init": "show-tell", "soft": "soft", "hard": "hard"}
-_ATTENTION_KEYS = ("gate", "positions", "coordinates", "smooth", "context_in_cell", "where_in_cell", "image_h0")
+_ATTENTION_KEYS = (
+    "gate", "positions", "coordinates", "smooth", "context_in_cell", "where_in_cell", "image_h0"
+)
 _SECTION_KEYS = {
     "show-tell": ("image_vector",),
     "soft": (*_ATTENTION_KEYS, "doubly_stochastic", "attention_entropy"),
