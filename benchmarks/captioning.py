@@ -1,4 +1,4 @@
-"""Image captioning on CPU: scenes (soft / hard / init beside the encoder's bound) and emoji (BLEU-4).
+"""Image captioning on CPU: scenes (the decoders beside the encoder's bound) and emoji (BLEU-4).
 
 Scenes (`rnnlab data make scenes`): a CNN encoder is trained on Fashion-MNIST items first (`rnnlab
 train image --model cnn`, global-average readout, so that averaging an item's grid cells is what its
@@ -6,20 +6,28 @@ classifier reads); the captioners then use it frozen. A captioner cannot name it
 encoder classifies them, so beside the exact-caption accuracy stands its bound: the encoder's per-item
 accuracy p (measured on the very items of the test scenes) raised to the number of items of each
 scene, averaged over the test scenes. Targets: soft attention ≥ 0.9 × bound, relation-word accuracy
-≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it. scenes-soft-where is soft
-attention with another wiring of the decoder (`WHERE`: the cell remembers where it looked, not what it
-saw there). scenes-soft-look is that decoder made to look (`LOOK`, on top of `WHERE`): every caption
-starts from one learned state, so naming an item needs attention on it; each annotation is the mean of
-its 3×3 neighbourhood (`model.smooth`), so the middle of an item shows the whole item; and a small
-entropy penalty (`model.attention_entropy`) asks for one place per word. The boxes are never used in
-training.
+≥ 95%, mean attention-in-box ≥ 0.8; hard attention reported beside it. A row is KIND-DECODER, the
+decoder by its name (`model.decoder`, `rnnlab.models.decoders`): scenes-where is soft attention with
+another wiring of the decoder (the `where` decoder: the cell remembers where it looked, not what it
+saw there). scenes-look is that decoder made to look (the `look` decoder, whose defaults are `where`'s
+and three more): every caption starts from one learned state, so naming an item needs attention on
+it; each annotation is the mean of its 3×3 neighbourhood (`model.look.smooth`), so the middle of an
+item shows the whole item; and a small entropy penalty (`model.look.attention_entropy`) asks for one
+place per word; the row also sets model.dropout 0.3. The boxes are never used in training.
 
-Emoji (`rnnlab data fetch emoji`): soft attention, init mode (Show and Tell) and the nearest-neighbour
+Emoji (`rnnlab data fetch emoji`): soft attention, Show and Tell (show-tell) and the nearest-neighbour
 baseline (the first caption of the closest training image in the soft model's encoder space; raw
-pixels too) on the test images. Target: BLEU-4 soft > init > nearest neighbour. Two protocols: both
-decoders trained end to end with their own CNN from scratch (emoji-soft, emoji-init); and, as the
-papers do with an ImageNet CNN, both decoders trained on one fixed encoder (emoji-soft-frozen,
-emoji-init-frozen: the CNN of the emoji-soft run, frozen, the same one the nearest neighbour reads).
+pixels too) on the test images. Target: BLEU-4 soft > show-tell > nearest neighbour. Two protocols:
+both decoders trained end to end with their own CNN from scratch (emoji-soft, emoji-show-tell); and, as
+the papers do with an ImageNet CNN, both decoders trained on one fixed encoder (emoji-soft-frozen,
+emoji-show-tell-frozen: the CNN of the emoji-soft run, frozen, the same one the nearest neighbour
+reads).
+
+The rows had other names before the decoders had names, and those still work (`--only`, `--set`, the
+saved results): scenes-init, scenes-soft-where, scenes-soft-look, emoji-init and emoji-init-frozen are
+scenes-show-tell, scenes-where, scenes-look, emoji-show-tell and emoji-show-tell-frozen (`ALIASES`).
+The same row is the same model with the same seed, so its figures are those measured under the old
+name.
 
 Every number is free-running greedy decoding on the test split (never teacher-forced), with the
 checkpoint that was best on validation BLEU-4. The issue's budget is 15 CPU-minutes per training:
@@ -29,9 +37,9 @@ learning-rate schedule follows it), with `--minutes` only as a wall-clock cap. W
 of every training and the load average are recorded. The scenes' encoder trains on a CPU-time budget
 too (`--encoder-cpu-minutes`, default 15); when it changes, the scenes' grids are extracted again.
 
-    python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-init,scenes-soft-where,
-                                      scenes-soft-look,
-                                      emoji-soft,emoji-init,emoji-soft-frozen,emoji-init-frozen]
+    python benchmarks/captioning.py [--only encoder,scenes-soft,scenes-hard,scenes-show-tell,scenes-where,
+                                      scenes-look,
+                                      emoji-soft,emoji-show-tell,emoji-soft-frozen,emoji-show-tell-frozen]
                                       [--cpu-minutes 12] [--encoder-cpu-minutes 15] [--minutes 60]
                                       [--threads 1]
                                       [--set ROW:section.key=value] [--variant NAME]
@@ -74,14 +82,23 @@ ROWS = (
     "encoder",
     "scenes-soft",
     "scenes-hard",
-    "scenes-init",
-    "scenes-soft-where",
-    "scenes-soft-look",
+    "scenes-show-tell",
+    "scenes-where",
+    "scenes-look",
     "emoji-soft",
-    "emoji-init",
+    "emoji-show-tell",
     "emoji-soft-frozen",
-    "emoji-init-frozen",
+    "emoji-show-tell-frozen",
 )
+# the rows' names before the decoders had names (MODE-WIRING) -> today's; accepted everywhere
+ALIASES = {
+    "scenes-init": "scenes-show-tell",
+    "scenes-soft-where": "scenes-where",
+    "scenes-soft-look": "scenes-look",
+    "emoji-init": "emoji-show-tell",
+    "emoji-init-frozen": "emoji-show-tell-frozen",
+}
+OLD_NAMES = {new: old for old, new in ALIASES.items()}
 
 ENCODER = {  # the Fashion-MNIST CNN the scene captioners read through (frozen)
     "model": {
@@ -103,21 +120,24 @@ SCENES = {  # the frozen encoder's grids come precomputed (`scene_features`); �
         "hidden": 128,
         "embedding": 64,
         "attention_size": 64,
-        "doubly_stochastic": 0.0,
+        # no doubly stochastic regulariser (the soft decoders' sections; hard and show-tell have none)
+        "soft": {"doubly_stochastic": 0.0},
+        "where": {"doubly_stochastic": 0.0},
+        "look": {"doubly_stochastic": 0.0},
     },
     "optim": {"lr": 3e-3},
     "train": {"steps": None, "eval_every": 1000, "eval_limit": 500, "save_every": 1000},
 }
-# scenes-soft-where: soft attention with another wiring of the decoder (not the paper's): the cell reads
+# scenes-where: the `where` decoder, soft attention with another wiring (not the paper's): the cell reads
 # the word and where the attention was (its centre), not the context z_t, which reaches only the output
-# layer; every location carries its fixed (x, y). The decoder remembers the layout, and must look at an
-# item to name it.
-WHERE = {"model": {"context_in_cell": False, "where_in_cell": True, "coordinates": True}}
-# scenes-soft-look: the WHERE decoder that must look at what it names (chosen on val among variants:
-# learned h_0 alone reached in-box 0.73-0.79; with the entropy penalty alone it named fewer items right,
-# because one location of the unsmoothed grid shows less of an item than the average of its locations).
-LOOK = merge(WHERE, {"model": {"image_h0": False, "smooth": 3, "attention_entropy": 0.02, "dropout": 0.3}})
-WIRINGS = {"": {}, "where": WHERE, "look": LOOK}  # scenes-MODE-WIRING: settings on top of SCENES
+# layer; every location carries its fixed (x, y) (model.where: context_in_cell false, where_in_cell true,
+# coordinates true). The decoder remembers the layout, and must look at an item to name it.
+# scenes-look: the `look` decoder, `where` made to look at what it names (model.look: where's settings
+# and image_h0 false, smooth 3, attention_entropy 0.02; chosen on val among variants: learned h_0 alone
+# reached in-box 0.73-0.79; with the entropy penalty alone it named fewer items right, because one
+# location of the unsmoothed grid shows less of an item than the average of its locations), with
+# dropout 0.3.
+DECODER_SETTINGS = {"look": {"model": {"dropout": 0.3}}}  # scenes-DECODER: on top of SCENES
 EMOJI = {  # soft attention: ≈ 550 steps a CPU-minute on one thread
     "data": {"path": "emoji", "batch_size": 64, "image_size": 32},
     "model": {"encoder": {"channels": [32, 64, 128]}},
@@ -162,10 +182,10 @@ def train_encoder(
 
 
 def caption_config(
-    base: dict, mode: str, budget: tuple[float, float], threads: int, overrides: list[str]
+    base: dict, decoder: str, budget: tuple[float, float], threads: int, overrides: list[str]
 ) -> CaptionRunConfig:
     """The run's config; budget = (CPU minutes, wall-clock cap in minutes)."""
-    values = set_values(merge(json.loads(json.dumps(base)), {"model": {"mode": mode}}), overrides)
+    values = set_values(merge(json.loads(json.dumps(base)), {"model": {"decoder": decoder}}), overrides)
     cpu_minutes, minutes = budget
     values["train"].update(cpu_minutes=cpu_minutes, minutes=minutes, threads=threads, progress=False)
     return from_dict(CaptionRunConfig, merge(to_dict(CaptionRunConfig()), values))
@@ -242,22 +262,22 @@ def features_ready(results: dict) -> bool:
 
 
 def scenes_row(
-    mode: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
+    decoder: str, budget: tuple[float, float], threads: int, overrides: list[str], results: dict, name: str
 ) -> dict:
-    mode, _, wiring = mode.partition("-")
-    values = merge(merge(SCENES, WIRINGS[wiring]), {"data": {"features": results["features"]["path"]}})
-    config = caption_config(values, mode, budget, threads, overrides)
+    values = merge(SCENES, DECODER_SETTINGS.get(decoder, {}))
+    values = merge(values, {"data": {"features": results["features"]["path"]}})
+    config = caption_config(values, decoder, budget, threads, overrides)
     run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
-    return {**score_scenes(run, mode, results), "steps": summary["step"], **cost}
+    return {**score_scenes(run, results), "steps": summary["step"], **cost}
 
 
-def score_scenes(run: Path, mode: str, results: dict) -> dict:
+def score_scenes(run: Path, results: dict) -> dict:
     """Test metrics of a scenes run (its best checkpoint), beside the encoder's bound."""
     task, model, indices, outputs = test_outputs(run)
     hypotheses = [task.vocab.decode(ids) for ids in outputs]
     metrics = task.score(indices, hypotheses)
-    if mode != "init":
+    if model.attends:
         metrics["attention_in_box"] = task.attention_in_box(model, indices, outputs)
         # diagnostic: the α one step before the word (a decoder that feeds z_t into its memory can
         # look at an item while emitting the "a" before its name)
@@ -266,7 +286,7 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
     named = [sorted({w for w in h.split() if w in CLASS_WORDS}) for h in hypotheses]
     metrics["items_named_right"] = float(np.mean([n == truth(i) for i, n in zip(indices, named)]))
     p, bound, all_right = item_accuracy(Path(results["encoder"]["run"]), task.entries)
-    if mode != "init":
+    if model.attends:
         images = open_caption_data(data_root() / "scenes").images  # the runs read features
         draw_examples(task, model, indices, outputs, run.name, boxes=True, images=images)
     return {
@@ -279,14 +299,17 @@ def score_scenes(run: Path, mode: str, results: dict) -> dict:
     }
 
 
-def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: list[str], name: str) -> dict:
-    """An emoji row: soft or init trained end to end (the encoder from scratch), or with `-frozen` a
+def emoji_row(
+    decoder: str, budget: tuple[float, float], threads: int, overrides: list[str], name: str
+) -> dict:
+    """An emoji row: soft or show-tell trained end to end (the encoder from scratch), or with `-frozen` a
     decoder on the frozen encoder of the emoji-soft run (its grids cached, so every step is cheap)."""
-    mode, _, frozen = mode.partition("-")
+    frozen = decoder.endswith("-frozen")
+    decoder = decoder.removesuffix("-frozen")
     base = EMOJI
     if frozen:
         base = merge(EMOJI, {"model": {"encoder": {"path": str(soft_encoder()), "freeze": "all"}}})
-    config = caption_config(base, mode, budget, threads, overrides)
+    config = caption_config(base, decoder, budget, threads, overrides)
     run = RUNS / name
     summary, cost = timed(lambda: train_caption(config, run, force=True))
     task, model, indices, outputs = test_outputs(run)
@@ -297,7 +320,7 @@ def emoji_row(mode: str, budget: tuple[float, float], threads: int, overrides: l
         space: task.score(indices, nearest_neighbour_captions(task, model, indices, space))
         for space in spaces
     }
-    if mode != "init":
+    if model.attends:
         draw_examples(task, model, indices, outputs, name)
     return {
         **metrics,
@@ -346,6 +369,12 @@ def draw_examples(
 # ---- table ----------------------------------------------------------------------------------------
 
 
+def row_result(results: dict, row: str) -> dict | None:
+    """The saved figures of `row`, under its name or the name it had before the decoders had names."""
+    found = results.get(row)
+    return found if found is not None else results.get(OLD_NAMES.get(row, ""))
+
+
 def table(results: dict) -> str:
     lines = []
     if "encoder" in results:
@@ -360,7 +389,9 @@ def table(results: dict) -> str:
             f"scene grids of the frozen encoder: {f['images']:,} images, extracted once in "
             f"{f['wall_minutes']:.1f} wall min, {f['cpu_minutes']:.1f} CPU min"
         )
-    scene_rows = [m for m in ("soft", "hard", "init", "soft-where", "soft-look") if f"scenes-{m}" in results]
+    scene_rows = [
+        m for m in ("soft", "hard", "show-tell", "where", "look") if row_result(results, f"scenes-{m}")
+    ]
     if scene_rows:
         lines += [
             "",
@@ -369,7 +400,7 @@ def table(results: dict) -> str:
             "-" * 114,
         ]
         for m in scene_rows:
-            r = results[f"scenes-{m}"]
+            r = row_result(results, f"scenes-{m}")
             ok = "yes" if r["exact_match"] >= 0.9 * r["bound"] else "NO"
             box = f"{r['attention_in_box']:.3f}" if "attention_in_box" in r else "  -  "
             before = r.get("attention_in_box_step_before")
@@ -379,7 +410,7 @@ def table(results: dict) -> str:
                 f"   {box}  {r['items_named_right']:.3f}  {r['bleu4']:6.2f}  {r['cider']:5.2f}  "
                 f"{r['steps']:>6}  {r['wall_minutes']:4.1f}  {r['cpu_minutes']:7.1f}  {r['load_before']:4.1f}"
             )
-        r = results[f"scenes-{scene_rows[0]}"]
+        r = row_result(results, f"scenes-{scene_rows[0]}")
         lines.append(
             f"bound = mean over test scenes of p^items, p = {r['item_accuracy']:.4f} (encoder's per-item "
             f"accuracy on the test scenes' items); all items right: {r['encoder_all_items_right']:.3f}. "
@@ -387,7 +418,11 @@ def table(results: dict) -> str:
             "that emitted the item's word; (t-1): of the step before, a diagnostic. items: the set of items "
             "named is right."
         )
-    emoji_rows = [m for m in ("soft", "init", "soft-frozen", "init-frozen") if f"emoji-{m}" in results]
+    emoji_rows = [
+        m
+        for m in ("soft", "show-tell", "soft-frozen", "show-tell-frozen")
+        if row_result(results, f"emoji-{m}")
+    ]
     if emoji_rows:
         lines += [
             "",
@@ -395,29 +430,30 @@ def table(results: dict) -> str:
             "-" * 86,
         ]
         for m in emoji_rows:
-            r = results[f"emoji-{m}"]
+            r = row_result(results, f"emoji-{m}")
             lines.append(
                 f"{m:<28} {r['bleu1']:6.2f}  {r['bleu4']:6.2f}  {r['cider']:5.2f}  {r['exact_match']:.3f}  "
                 f"{r['steps']:>6}  {r['wall_minutes']:4.1f}  {r['cpu_minutes']:7.1f}  {r['load_before']:4.1f}"
             )
         for m in [m for m in emoji_rows if not m.endswith("frozen")]:
             for space in ("encoder", "pixels"):
-                b = results[f"emoji-{m}"][f"nearest_{space}"]
+                b = row_result(results, f"emoji-{m}")[f"nearest_{space}"]
                 lines.append(
                     f"{f'nearest neighbour ({space}, {m} run)':<28} {b['bleu1']:6.2f}  {b['bleu4']:6.2f}  "
                     f"{b['cider']:5.2f}  {b['exact_match']:.3f}"
                 )
-        nn = results.get("emoji-soft", {}).get("nearest_encoder", {}).get("bleu4")
-        for label, soft_row, init_row in (
-            ("encoders trained end to end", "emoji-soft", "emoji-init"),
-            ("decoders on emoji-soft's frozen encoder", "emoji-soft-frozen", "emoji-init-frozen"),
+        nn = (row_result(results, "emoji-soft") or {}).get("nearest_encoder", {}).get("bleu4")
+        for label, soft_row, show_tell_row in (
+            ("encoders trained end to end", "emoji-soft", "emoji-show-tell"),
+            ("decoders on emoji-soft's frozen encoder", "emoji-soft-frozen", "emoji-show-tell-frozen"),
         ):
-            if nn is not None and {soft_row, init_row} <= set(results):
-                soft, init = results[soft_row]["bleu4"], results[init_row]["bleu4"]
-                verdict = "yes" if soft > init > nn else "NO"
+            soft_result, show_tell_result = row_result(results, soft_row), row_result(results, show_tell_row)
+            if nn is not None and soft_result and show_tell_result:
+                soft, show_tell = soft_result["bleu4"], show_tell_result["bleu4"]
+                verdict = "yes" if soft > show_tell > nn else "NO"
                 lines.append(
-                    f"target BLEU-4 soft > init > nearest neighbour (emoji-soft's encoder), {label}: "
-                    f"{soft:.2f} > {init:.2f} > {nn:.2f}: {verdict}"
+                    f"target BLEU-4 soft > show-tell > nearest neighbour (emoji-soft's encoder), {label}: "
+                    f"{soft:.2f} > {show_tell:.2f} > {nn:.2f}: {verdict}"
                 )
     return "\n".join(lines)
 
@@ -464,18 +500,18 @@ def main() -> None:
     if args.table:
         print(table(results))
         return
+    rows = [ALIASES.get(r, r) for r in args.only.split(",")]
     if args.rescore:
-        for row in [r for r in args.only.split(",") if r.startswith("scenes-") and r in results]:
-            mode = row.partition("-")[2]
-            results[row].update(score_scenes(Path(results[row]["run"]), mode, results))
+        for row in [r for r in rows if r.startswith("scenes-") and row_result(results, r)]:
+            results[row] = row_result(results, row)  # saved under an old name: now under today's
+            results[row].update(score_scenes(Path(results[row]["run"]), results))
         path.write_text(json.dumps({**saved, "results": results}, indent=1))
         print(table(results))
         return
     sets: dict[str, list[str]] = {}
     for item in args.set:
         row, _, override = item.partition(":")
-        sets.setdefault(row, []).append(override)
-    rows = args.only.split(",")
+        sets.setdefault(ALIASES.get(row, row), []).append(override)
     # data first, before any clock starts
     if any(r.startswith("scenes") or r == "encoder" for r in rows):
         load_image_data("fashion-mnist")
@@ -503,7 +539,7 @@ def main() -> None:
     for row in rows:
         if row not in ROWS:
             raise SystemExit(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
-        kind, _, mode = row.partition("-")
+        kind, _, decoder = row.partition("-")
         name = f"{row}@{args.variant}" if args.variant else row  # its run folder and results key
         if row == "encoder":
             encoder_budget = (args.encoder_cpu_minutes, args.minutes)
@@ -511,9 +547,9 @@ def main() -> None:
         elif kind == "scenes":
             if features_ready(results):  # on disk before any training: other processes share them
                 save(None)
-            results[name] = scenes_row(mode, budget, args.threads, sets.get(row, []), results, name)
+            results[name] = scenes_row(decoder, budget, args.threads, sets.get(row, []), results, name)
         else:
-            results[name] = emoji_row(mode, budget, args.threads, sets.get(row, []), name)
+            results[name] = emoji_row(decoder, budget, args.threads, sets.get(row, []), name)
         save(name)
         print(f"{name}: done", flush=True)
         if args.variant:

@@ -113,7 +113,7 @@ def test_cpu_time_budget_ends_the_run(cli, squares, tmp_path):
 
 def test_resume_continues_exactly(cli, squares, tmp_path):
     settings = [
-        "--attention",
+        "--decoder",
         "hard",
         "--schedule",
         "constant",
@@ -210,7 +210,7 @@ def test_overfit_flag_reaches_exact_match(cli, helpers, tmp_path):
         "0.01",
         *TINY,
         "--set",
-        "model.doubly_stochastic=0",
+        "model.soft.doubly_stochastic=0",
     )
     assert code == 0, err
     final = events(run, "val")[-1]

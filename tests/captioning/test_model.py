@@ -1,4 +1,4 @@
-"""The captioner: init mode == the numpy CS231n reference, attention, masking, decoding, overfitting."""
+"""The captioner: show-tell == the numpy CS231n reference, attention, masking, decoding, overfitting."""
 
 import itertools
 import math
@@ -10,6 +10,7 @@ import torch
 from rnnlab.errors import UserError
 from rnnlab.generate import beam_search, greedy_decode
 from rnnlab.models.captioner import (
+    DECODERS,
     CaptionEncoderConfig,
     Captioner,
     CaptionerConfig,
@@ -24,18 +25,19 @@ WORDS = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "cat", "dog", "sat"]
 NULL, START, END = 0, 1, 2
 
 
-def features_model(mode, cell="lstm", L=4, D=6, V=8, **settings) -> Captioner:
+def features_model(decoder, cell="lstm", L=4, D=6, V=8, **settings) -> Captioner:
+    """A captioner on (L, D) features; `settings` go into the decoder's section."""
     config = CaptionerConfig(
-        mode=mode,
+        decoder=decoder,
         cell=cell,
         embedding=8,
         hidden=16,
         attention_size=8,
         dropout=0.0,
         encoder=CaptionEncoderConfig(kind="features"),
-        **settings,
+        **{DECODERS[decoder].Config.section: settings},
     )
-    return Captioner(V, config, (D,) if mode == "init" and L == 1 else (L, D))
+    return Captioner(V, config, (D,) if decoder == "show-tell" and L == 1 else (L, D))
 
 
 def captions_batch():
@@ -46,7 +48,7 @@ def captions_batch():
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_init_mode_matches_the_numpy_captioning_rnn(cell):
+def test_show_tell_matches_the_numpy_captioning_rnn(cell):
     torch.manual_seed(0)
     N, D, W, H = 3, 5, 4, 6
     reference = CaptioningRNN(
@@ -59,7 +61,7 @@ def test_init_mode_matches_the_numpy_captioning_rnn(cell):
         seed=3,
     )
     config = CaptionerConfig(
-        mode="init",
+        decoder="show-tell",
         cell=cell,
         embedding=W,
         hidden=H,
@@ -67,16 +69,17 @@ def test_init_mode_matches_the_numpy_captioning_rnn(cell):
         encoder=CaptionEncoderConfig(kind="features"),
     )
     model = Captioner(len(WORDS), config, (D,)).double()
+    decoder = model.decoder
     p = reference.params
     name = "rnn-tanh" if cell == "rnn" else "lstm"
     with torch.no_grad():
-        model.embedding.weight.copy_(torch.from_numpy(p["W_embed"]))
-        model.project.weight.copy_(torch.from_numpy(p["W_proj"].T))
-        model.project.bias.copy_(torch.from_numpy(p["b_proj"]))
+        decoder.embedding.weight.copy_(torch.from_numpy(p["W_embed"]))
+        decoder.project.weight.copy_(torch.from_numpy(p["W_proj"].T))
+        decoder.project.bias.copy_(torch.from_numpy(p["b_proj"]))
         for key, value in torch_from_course(name, p["Wx"], p["Wh"], p["b"]).items():
-            getattr(model.cell, key).copy_(torch.from_numpy(value))
-        model.out.weight.copy_(torch.from_numpy(p["W_vocab"].T))
-        model.out.bias.copy_(torch.from_numpy(p["b_vocab"]))
+            getattr(decoder.cell, key).copy_(torch.from_numpy(value))
+        decoder.out.weight.copy_(torch.from_numpy(p["W_vocab"].T))
+        decoder.out.bias.copy_(torch.from_numpy(p["b_vocab"]))
     features = np.random.default_rng(1).standard_normal((N, D))
     captions = captions_batch()
 
@@ -86,14 +89,15 @@ def test_init_mode_matches_the_numpy_captioning_rnn(cell):
     loss.backward()
     assert loss.item() == pytest.approx(expected_loss, rel=1e-10)
     grads = {
-        "W_embed": model.embedding.weight.grad,
-        "W_proj": model.project.weight.grad.T,
-        "b_proj": model.project.bias.grad,
-        "W_vocab": model.out.weight.grad.T,
-        "b_vocab": model.out.bias.grad,
+        "W_embed": decoder.embedding.weight.grad,
+        "W_proj": decoder.project.weight.grad.T,
+        "b_proj": decoder.project.bias.grad,
+        "W_vocab": decoder.out.weight.grad.T,
+        "b_vocab": decoder.out.bias.grad,
     }
     cell_grads = course_gradients_from_torch(
-        name, *(getattr(model.cell, k).grad.numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        name,
+        *(getattr(decoder.cell, k).grad.numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
     )
     for key, value in {**{k: v.numpy() for k, v in grads.items()}, **cell_grads}.items():
         np.testing.assert_allclose(value, expected_grads[key], rtol=1e-8, atol=1e-12, err_msg=key)
@@ -105,10 +109,10 @@ def test_init_mode_matches_the_numpy_captioning_rnn(cell):
     np.testing.assert_array_equal(np.array(ours), expected)
 
 
-@pytest.mark.parametrize("mode", ["soft", "hard"])
-def test_attention_weights_sum_to_one(mode):
+@pytest.mark.parametrize("decoder", ["soft", "hard", "where", "look"])
+def test_attention_weights_sum_to_one(decoder):
     torch.manual_seed(1)
-    model = features_model(mode, cell="gru", L=5)
+    model = features_model(decoder, cell="gru", L=5)
     grid = torch.randn(3, 5, 6)
     for training in (True, False):
         model.train(training)
@@ -118,10 +122,11 @@ def test_attention_weights_sum_to_one(mode):
         assert (out.weights >= 0).all()
 
 
-@pytest.mark.parametrize("mode", ["soft", "init"])
-def test_padding_is_masked(mode):
+@pytest.mark.parametrize("decoder", ["soft", "show-tell"])
+def test_padding_is_masked(decoder):
     torch.manual_seed(2)
-    model = features_model(mode, L=4, doubly_stochastic=0.5).eval()
+    settings = {"doubly_stochastic": 0.5} if decoder == "soft" else {}
+    model = features_model(decoder, L=4, **settings).eval()
     grid = torch.randn(3, 4, 6)
     captions = captions_batch()
     nll, mask, _ = model.token_nll(grid, captions)
@@ -156,7 +161,8 @@ def test_beam_search_finds_the_brute_force_optimum():
     V, length = 5, 3
     model = features_model("soft", L=3, V=V).eval()
     with torch.no_grad():
-        model.out.weight.mul_(4.0)  # peaked distributions, so greedy and the optimum differ more often
+        # peaked distributions, so greedy and the optimum differ more often
+        model.decoder.out.weight.mul_(4.0)
     grids = torch.randn(4, 3, 6)
     found = beam_search(
         model.step,
@@ -202,27 +208,28 @@ def test_reorder_state_picks_rows():
     torch.testing.assert_close(picked.keys[0], state.keys[1])
     assert (
         reorder_caption_state(
-            features_model("init", L=1).init_state(torch.randn(2, 1, 6)), torch.tensor([0])
+            features_model("show-tell", L=1).init_state(torch.randn(2, 1, 6)), torch.tensor([0])
         ).annotations
         is None
     )
 
 
 @pytest.mark.parametrize(
-    "mode",
+    "variant",
     [
         "soft",
         "hard",
-        "init",
-        "soft-context-outside-cell",
-        "soft-coordinates",
-        "soft-learned-h0",
-        "init-flatten",
-        "soft-where-only",
-        "soft-look",
+        "show-tell",
+        "where",
+        "look",
+        "soft:context-outside-cell",
+        "soft:coordinates",
+        "soft:learned-h0",
+        "show-tell:flatten",
+        "soft:where-only",
     ],
 )
-def test_overfits_a_tiny_caption_set(mode):
+def test_overfits_a_tiny_caption_set(variant):
     torch.manual_seed(4)
     variants = {
         "context-outside-cell": {"context_in_cell": False},
@@ -230,17 +237,12 @@ def test_overfits_a_tiny_caption_set(mode):
         "learned-h0": {"image_h0": False},
         "flatten": {"image_vector": "flatten"},
         "where-only": {"context_in_cell": False, "where_in_cell": True, "image_h0": False},
-        "look": {  # the benchmark's scenes-soft-look decoder
-            "context_in_cell": False,
-            "where_in_cell": True,
-            "coordinates": True,
-            "image_h0": False,
-            "smooth": 3,
-            "attention_entropy": 0.02,
-        },
     }
-    settings = variants.get(mode.partition("-")[2], {})
-    model = features_model(mode.partition("-")[0], L=4, doubly_stochastic=0.0, **settings)
+    decoder, _, name = variant.partition(":")
+    settings = variants.get(name, {})
+    if decoder not in ("show-tell", "hard"):
+        settings["doubly_stochastic"] = 0.0
+    model = features_model(decoder, L=4, **settings)
     grid = torch.randn(3, 4, 6)
     captions = captions_batch()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -263,14 +265,14 @@ def test_context_outside_the_cell_reaches_each_word_only_through_its_own_step():
     # through h_0 (their mean) and z_t alone, never through what earlier steps saw.
     torch.manual_seed(6)
     model = features_model("soft", L=4, context_in_cell=False).eval()
-    assert model.cell.input_size == 8  # E, not E + D
+    assert model.decoder.cell.input_size == 8  # E, not E + D
     grid = torch.randn(2, 4, 6)
     captions = captions_batch()[:2, :-1]
     out = model(grid, captions)
     state = model.init_state(grid)
     for t in range(captions.shape[1]):  # z_t's only path: the deep output layer of its own step
         logits, next_state, alpha, *_ = model.step_with_attention(captions[:, t], state)
-        hidden = model.cell(model.embedding(captions[:, t]), state.hidden)
+        hidden = model.decoder.cell(model.decoder.embedding(captions[:, t]), state.hidden)
         assert torch.allclose(next_state.hidden[0], hidden[0]) and torch.allclose(alpha, out.weights[:, t])
         state = next_state
 
@@ -279,11 +281,11 @@ def test_coordinates_tell_the_context_where_the_model_looked():
     # model.coordinates=true: each annotation ends with its cell's fixed centre (x, y) in [-1, 1]
     torch.manual_seed(7)
     model = features_model("soft", L=4, coordinates=True, gate=False).eval()
-    assert model.grid_shape == (2, 2) and model.cell.input_size == 8 + 6 + 2
+    assert model.grid_shape == (2, 2) and model.decoder.cell.input_size == 8 + 6 + 2
     state = model.init_state(torch.randn(2, 4, 6))
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])  # row-major (x, y)
     assert torch.equal(state.annotations[:, :, -2:], corners.expand(2, -1, -1))
-    context, alpha = model.attention(state.hidden[0], state.annotations, state.annotations, None)
+    context, alpha = model.decoder.attention(state.hidden[0], state.annotations, state.annotations, None)
     assert torch.allclose(context[:, -2:], alpha @ corners)  # the centre of the attention
     assert "coordinates" not in model.state_dict()  # fixed, so not saved
 
@@ -296,14 +298,14 @@ def test_hard_attention_learns_where_to_look_only_through_reinforce():
         model = features_model("hard", L=4, expected_prob=0.0, **settings).train()
         loss, parts = model.loss(grid, captions_batch())
         loss.backward()
-        return model.attention.W_k.weight.grad, parts, model
+        return model.decoder.attention.W_k.weight.grad, parts, model
 
     without, _, _ = attention_grad(reinforce=0.0, entropy=0.0)
     assert without is None or float(without.abs().sum()) == 0.0  # a sample is not differentiable
     with_reinforce, parts, model = attention_grad()
     assert float(with_reinforce.abs().sum()) > 0
     assert {"nll", "reinforce", "entropy", "baseline"} <= set(parts)
-    assert bool(model.baseline_ready) and model.reward_baseline.item() == pytest.approx(
+    assert bool(model.decoder.baseline_ready) and model.decoder.reward_baseline.item() == pytest.approx(
         -parts["nll"], abs=1.5
     )
 
@@ -345,15 +347,16 @@ def test_pretrained_encoder_reads_other_image_sizes(tmp_path):
 def test_config_errors():
     from rnnlab.errors import UserError
 
-    with pytest.raises(UserError, match="model.mode"):
-        CaptionerConfig(mode="glance")
+    with pytest.raises(UserError, match="model.decoder must be one of show-tell, soft, hard, where, look"):
+        CaptionerConfig(decoder="glance")
     with pytest.raises(UserError, match="model.cell"):
         CaptionerConfig(cell="transformer")
     with pytest.raises(UserError, match="attention needs a grid"):
         features_model("soft", L=1)
-    with pytest.raises(UserError, match="model.image_vector must be mean or flatten"):
-        CaptionerConfig(image_vector="max")
-    assert math.isfinite(features_model("init", L=1).loss(torch.randn(3, 1, 6), captions_batch())[0].item())
+    with pytest.raises(UserError, match="model.show_tell.image_vector must be mean or flatten"):
+        CaptionerConfig(show_tell={"image_vector": "max"})
+    show_tell = features_model("show-tell", L=1)
+    assert math.isfinite(show_tell.loss(torch.randn(3, 1, 6), captions_batch())[0].item())
 
 
 def test_a_learned_h0_is_the_same_for_every_image():
@@ -362,20 +365,20 @@ def test_a_learned_h0_is_the_same_for_every_image():
     model = features_model("soft", L=4, image_h0=False).eval()
     h, c = model.init_state(torch.randn(3, 4, 6)).hidden
     assert torch.equal(h, h[:1].expand(3, -1)) and torch.equal(c, c[:1].expand(3, -1))
-    assert torch.allclose(h[0], torch.tanh(model.init_h.bias))
+    assert torch.allclose(h[0], torch.tanh(model.decoder.init_h.bias))
     h_image, _ = features_model("soft", L=4).eval().init_state(torch.randn(3, 4, 6)).hidden
     assert not torch.equal(h_image, h_image[:1].expand(3, -1))
 
 
 def test_a_flattened_image_vector_keeps_where_things_are():
-    # init mode, image_vector=flatten: h_0 reads every location, so a grid and its locations
+    # show-tell, image_vector=flatten: h_0 reads every location, so a grid and its locations
     # permuted start differently (the mean of the annotations cannot tell them apart)
     torch.manual_seed(9)
     grid = torch.randn(1, 4, 6)
     permuted = grid[:, [3, 2, 1, 0]]
     for vector, differ in (("mean", False), ("flatten", True)):
-        model = features_model("init", L=4, image_vector=vector).eval()
-        assert model.project.in_features == (24 if differ else 6)
+        model = features_model("show-tell", L=4, image_vector=vector).eval()
+        assert model.decoder.project.in_features == (24 if differ else 6)
         h0 = model.init_state(grid).hidden[0]
         assert torch.allclose(h0, model.init_state(permuted).hidden[0], atol=1e-6) != differ
 
@@ -384,14 +387,14 @@ def test_where_in_cell_feeds_the_centre_of_the_attention_and_nothing_else():
     # context_in_cell=false, where_in_cell=true: the cell reads the word and Σ_l α_tl (x_l, y_l)
     torch.manual_seed(10)
     model = features_model("soft", L=4, context_in_cell=False, where_in_cell=True).eval()
-    assert model.cell.input_size == 8 + 2  # E + 2, no D
+    assert model.decoder.cell.input_size == 8 + 2  # E + 2, no D
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
-    assert torch.equal(model.centres, corners) and "centres" not in model.state_dict()
+    assert torch.equal(model.decoder.centres, corners) and "decoder.centres" not in model.state_dict()
     grid, tokens = torch.randn(2, 4, 6), torch.tensor([START, 3])
     state = model.init_state(grid)
     _, next_state, alpha, *_ = model.step_with_attention(tokens, state)
     where = alpha @ corners
-    expected = model.cell(torch.cat([model.embedding(tokens), where], dim=1), state.hidden)
+    expected = model.decoder.cell(torch.cat([model.decoder.embedding(tokens), where], dim=1), state.hidden)
     torch.testing.assert_close(next_state.hidden[0], expected[0])
 
 
@@ -420,8 +423,8 @@ def test_attention_entropy_adds_the_mean_entropy_of_alpha_per_word():
             if parameter.grad is not None:
                 parameter -= 1.0 * parameter.grad
     assert sharp.loss(grid, captions)[1]["attention_entropy"] < parts["attention_entropy"]
-    with pytest.raises(UserError, match="model.attention_entropy"):
-        CaptionerConfig(attention_entropy=-1.0)
+    with pytest.raises(UserError, match="model.soft.attention_entropy"):
+        CaptionerConfig(soft={"attention_entropy": -1.0})
 
 
 def test_smooth_averages_each_annotation_over_its_neighbourhood():
@@ -437,5 +440,5 @@ def test_smooth_averages_each_annotation_over_its_neighbourhood():
     plain = features_model("soft", L=9, positions=False).eval()
     assert torch.equal(plain.init_state(grid).annotations, grid)
     for bad in (0, 2, 1.5):
-        with pytest.raises(UserError, match="model.smooth must be an odd integer"):
-            CaptionerConfig(smooth=bad)
+        with pytest.raises(UserError, match="model.soft.smooth must be an odd integer"):
+            CaptionerConfig(soft={"smooth": bad})

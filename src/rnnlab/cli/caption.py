@@ -2,7 +2,8 @@
 
 rnnlab data fetch emoji                       npm emoji-datasource-google -> <data>/emoji (rnnlab.data_cli)
 rnnlab data make scenes [--seed S] [--train N --val N --test N]                  (rnnlab.data_cli)
-rnnlab train caption --data emoji|scenes|captions.json --out RUN [--attention soft|hard|init] ...
+rnnlab train caption --data emoji|scenes|captions.json --out RUN
+                     [--decoder show-tell|soft|hard|where|look] ...
 rnnlab caption RUN IMAGE... [--beam 3] [--attention out.png] [--temperature T --seed S]
 """
 
@@ -14,8 +15,13 @@ import json
 from ..argtypes import add_budget_flags, add_optimizer_flags, add_run_flags
 from ..argtypes import number as _float
 from ..argtypes import positive_int as _positive_int
+from ..console import warn
 from ..errors import UserError
 from .config import config_from_args
+
+DECODER_NAMES = ("show-tell", "soft", "hard", "where", "look")  # rnnlab.models.decoders.DECODERS
+# the deprecated `train caption --attention` (one release) -> the decoder it meant
+OLD_ATTENTION = {"soft": "soft", "hard": "hard", "init": "show-tell"}
 
 # flag -> (section, key) of the caption run configuration
 FLAGS = {
@@ -24,7 +30,7 @@ FLAGS = {
     "features": ("data", "features"),
     "image_size": ("data", "image_size"),
     "batch_size": ("data", "batch_size"),
-    "attention": ("model", "mode"),
+    "decoder": ("model", "decoder"),
     "cell": ("model", "cell"),
     "hidden": ("model", "hidden"),
     "embedding": ("model", "embedding"),
@@ -47,7 +53,7 @@ TRAIN_EPILOG = """Any setting can be given as --set section.key=value; sections:
 data, optim, schedule, train. examples:
   rnnlab data make scenes
   rnnlab train caption --data scenes --out runs/scenes --cpu-minutes 10
-  rnnlab train caption --data emoji --out runs/emoji-init --attention init
+  rnnlab train caption --data emoji --out runs/emoji-show-tell --decoder show-tell
   rnnlab train caption --data scenes --out runs/scenes-cnn --encoder runs/fmnist-cnn --freeze all
   rnnlab train caption --data captions.json --images photos/ --out runs/mine
 """
@@ -68,9 +74,15 @@ def add_train_parsers(train_sub) -> None:
     p.add_argument("--features", help="precomputed features .npy/.npz (N, D) or (N, L, D) instead of a CNN")
     p.add_argument("--image-size", type=_positive_int, help="images are resized to S×S (default 64)")
     p.add_argument(
+        "--decoder",
+        choices=DECODER_NAMES,
+        help="soft (default) | hard (REINFORCE) | where | look | show-tell (no attention: the image "
+        "sets h0); its settings: --set model.SECTION.KEY=VALUE (sections show_tell, soft, hard, where, look)",
+    )
+    p.add_argument(
         "--attention",
-        choices=("soft", "hard", "init"),
-        help="soft (default) | hard (REINFORCE) | init (no attention: the image sets h0)",
+        choices=tuple(OLD_ATTENTION),
+        help="deprecated (one release): soft | hard | init, the same as --decoder soft | hard | show-tell",
     )
     p.add_argument("--cell", help="rnn | lstm | gru (or a variant; default lstm)")
     p.add_argument("--hidden", type=_positive_int, help="hidden units H")
@@ -110,6 +122,15 @@ def caption_config(args):
     from ..tasks.caption import CaptionRunConfig
 
     extra = {("model", "encoder", "path"): args.encoder, ("model", "encoder", "freeze"): args.freeze}
+    if args.attention is not None:
+        meant = OLD_ATTENTION[args.attention]
+        if args.decoder is not None and args.decoder != meant:
+            raise UserError(
+                f"--attention {args.attention} (deprecated) means --decoder {meant}, which contradicts "
+                f"--decoder {args.decoder}; give --decoder only."
+            )
+        warn(f"--attention {args.attention} is deprecated; use --decoder {meant}.")
+        extra[("model", "decoder")] = meant
     return config_from_args(args, "caption", CaptionRunConfig, FLAGS, extra=extra)
 
 

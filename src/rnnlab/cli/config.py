@@ -41,9 +41,9 @@ def config_from_args(args, task: str, config_cls, flags: dict[str, tuple[str, ..
     budget keys (--minutes alone: no epoch limit).
     """
     from ..train.checkpoint import load_checkpoint, prepare_run_folder
-    from ..train.config import apply_overrides, from_dict, load_yaml, merge, to_dict
+    from ..train.config import apply_overrides, from_dict, load_yaml, merge, to_dict, upgrade_layout
 
-    values = load_yaml(args.config) if getattr(args, "config", None) else {}
+    values = upgrade_layout(config_cls, load_yaml(args.config)) if getattr(args, "config", None) else {}
     pairs = [(path, getattr(args, flag, None)) for flag, path in flags.items()]
     for path, value in [*pairs, *(extra or {}).items()]:
         if value is not None:
@@ -60,7 +60,8 @@ def config_from_args(args, task: str, config_cls, flags: dict[str, tuple[str, ..
     if getattr(args, "resume", False):
         out = Path(args.out)
         prepare_run_folder(out, resume=True, force=False)
-        base = merge(load_checkpoint(out, "last", task=task).document["config"], values)
+        saved = upgrade_layout(config_cls, load_checkpoint(out, "last", task=task).document["config"])
+        base = merge(saved, values)
     else:
         base = merge(defaults if defaults is not None else to_dict(config_cls()), values)
     if not isinstance(base, dict):

@@ -439,11 +439,11 @@ def _register_captioner_cases() -> None:
     """The captioner's cases (Show and Tell with a vanilla RNN; soft attention with an LSTM and a GRU)."""
     from ..models.captioner import CaptionEncoderConfig, Captioner, CaptionerConfig
 
-    def case(mode: str, cell: str):
+    def case(decoder: str, cell: str):
         def build():
             gen = torch.Generator().manual_seed(31)
             config = CaptionerConfig(
-                mode=mode,
+                decoder=decoder,
                 cell=cell,
                 embedding=3,
                 hidden=2,
@@ -467,7 +467,7 @@ def _register_captioner_cases() -> None:
 
         return build
 
-    register("captioner/init/rnn", case("init", "rnn"), replace=True)
+    register("captioner/show-tell/rnn", case("show-tell", "rnn"), replace=True)
     register("captioner/soft/lstm", case("soft", "lstm"), replace=True)
     register("captioner/soft/gru", case("soft", "gru"), replace=True)
 

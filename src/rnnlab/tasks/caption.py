@@ -314,7 +314,7 @@ class CaptionTask(ExampleTask):
         self, model: Captioner, grid: Tensor, outputs: list[list[int]]
     ) -> list[Tensor | None]:
         """α (len(ids) + 1, L) of each image of `grid` reading its caption (then <END>), teacher-forced."""
-        if model.mode == "init":
+        if not model.attends:
             return [None] * len(outputs)
         was_training = model.training
         model.eval()
@@ -354,7 +354,7 @@ class CaptionTask(ExampleTask):
         outputs = self.decode(model, indices, beam=beam, length_penalty=length_penalty)
         hypotheses = [self.vocab.decode(ids) for ids in outputs]
         metrics = {"loss": self.teacher_forced_loss(model, examples), **self.score(indices, hypotheses)}
-        if model.mode != "init" and all("items" in self.entries[i] for i in indices):
+        if model.attends and all("items" in self.entries[i] for i in indices):
             metrics["attention_in_box"] = self.attention_in_box(model, indices, outputs)
         metrics["examples"] = len(indices)
         return metrics
@@ -569,8 +569,10 @@ def caption_images(
         )
     if not images:
         raise UserError("give at least one image file to caption.")
-    if attention_png and model.mode == "init":
-        raise UserError("this model has no attention (init mode); there is nothing to draw.")
+    if attention_png and not model.attends:
+        raise UserError(
+            f"this model's decoder ({model.decoder_name}) has no attention; there is nothing to draw."
+        )
     C, S, _ = task.input_shape
     pixels = np.stack([load_image_file(path, S, C) for path in images])  # (N, C, S, S)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -117,6 +117,7 @@ def from_dict(cls, values: dict, where: str = ""):
     """Build dataclass `cls` from a nested dict, with a clear error for unknown keys or types."""
     if not isinstance(values, dict):
         raise UserError(f"configuration section {where or cls.__name__} must be a mapping.")
+    values = _upgraded(cls, values)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
@@ -127,6 +128,28 @@ def from_dict(cls, values: dict, where: str = ""):
     for name, value in values.items():
         kwargs[name] = _coerce(hints[name], value, _join(where, name))
     return cls(**kwargs)
+
+
+def _upgraded(cls, values: dict) -> dict:
+    """`values` read through `cls.upgrade_values` where the section defines one (a section whose
+    layout changed reads what older run folders and config files hold)."""
+    hook = getattr(cls, "upgrade_values", None)
+    return hook(values) if callable(hook) else values
+
+
+def upgrade_layout(cls, values):
+    """A (partial) nested dict for dataclass `cls` with every section that changed its layout in
+    today's: apply before merging an older dict (a saved config, a --config file) with today's
+    defaults, so that old and new keys of one section never meet in the merge."""
+    if not isinstance(values, dict) or not dataclasses.is_dataclass(cls):
+        return values
+    values = _upgraded(cls, values)
+    hints = typing.get_type_hints(cls)
+    return {
+        name: upgrade_layout(hints[name], value) if name in hints and dataclasses.is_dataclass(hints[name])
+        else value
+        for name, value in values.items()
+    }
 
 
 def _join(where: str, name: str) -> str:

@@ -99,7 +99,8 @@ def train_supervised(
 
 
 def _check_resume_config(saved: dict, config) -> None:
-    saved_model = saved["model"]
+    # the saved section as today's config reads it: an older layout compares in today's keys
+    saved_model = to_dict(from_dict(type(config.model), saved["model"], "model"))
     for key, value in to_dict(config.model).items():
         if saved_model.get(key) != value:
             raise UserError(
