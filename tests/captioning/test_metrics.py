@@ -105,10 +105,18 @@ def test_bleu_of_each_order_by_hand():
 
 
 def test_bleu_takes_the_words_as_they_are():
-    # already tokenized captions: "guinea-bissau" is one word (sacrebleu's default tokenizer would split
-    # it at the hyphen and find "guinea" and "-" in the reference); no unigram matches: BLEU 0
-    assert bleu_scores(["guinea-bissau flag"], [["guinea-conakry banner"]])["bleu1"] == 0.0
-    assert bleu_scores(["guinea - bissau flag"], [["guinea - conakry banner"]])["bleu1"] > 0
+    # already tokenized captions: "19-year" is one word (sacrebleu's default tokenizer, 13a, would split
+    # it after the digits and find "19" and "-" in the reference too: 4 of 5 unigrams)
+    bleu1 = bleu_scores(["a 19-year old"], [["a 19-month old"]])["bleu1"]
+    assert bleu1 == pytest.approx(100 * 2 / 3, rel=1e-12)
+
+
+def test_bleu_counts_orders_longer_than_the_caption_as_zero():
+    # a 2-word caption has no trigram: BLEU-3 and BLEU-4 are 0 (sacrebleu's effective_order would
+    # instead drop the missing orders and give BLEU-2's 60.65…); the brevity penalty is exp(1 − 3/2)
+    scores = bleu_scores(["a b"], [["a b c"]])
+    assert scores["bleu2"] == pytest.approx(100 * math.exp(1 - 3 / 2), rel=1e-12)
+    assert scores["bleu3"] == scores["bleu4"] == 0.0
 
 
 def test_metrics_refuse_mismatched_lists():
@@ -131,9 +139,10 @@ def test_cider_d_document_frequencies_and_several_references():
     assert scores[0] == pytest.approx(first, rel=1e-12)
     assert scores[1] == pytest.approx(10 * 2 / 4, rel=1e-12)  # "a c" is its only reference
     assert scores[2] == 0.0
-    # with n_max = 2 the mean is over two orders
-    _, two = cider_d(["a x", "a c", "q"], [["a b", "a x"], ["a c"], ["d e"]], n_max=2)
-    assert two[0] == pytest.approx(first * 4 / 2, rel=1e-12)
+    # with n_max = 2 the mean is over two orders, and longer n-grams are not counted at all; two images,
+    # every n-gram in one image's references: "x y z" against "x y w" is 2/3 on unigrams, 1/2 on bigrams
+    _, two = cider_d(["a b c", "x y z"], [["a b c"], ["x y w"]], n_max=2)
+    assert two == pytest.approx([10 * (1 + 1) / 2, 10 * (2 / 3 + 1 / 2) / 2], rel=1e-12)
 
 
 def test_exact_match_counts_any_reference_and_relation_words_with_none():
