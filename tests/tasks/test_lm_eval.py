@@ -92,3 +92,25 @@ def test_rnnlab_eval_reports_the_single_pass_loss_of_the_best_checkpoint(tmp_pat
     expected = _single_pass(model.double(), val, streams)
     assert report["val"]["loss"] == pytest.approx(expected, rel=1e-5)  # the run is float32: ~1e-7 seen
     assert report["val"]["tokens"] == len(val)
+
+
+def test_the_shortest_texts():
+    model = _model()
+    two = np.array([3, 5])  # one target: the smallest text there is
+    assert evaluate_lm(model, two, 4, 8) == pytest.approx(_single_pass(model, two, 1), rel=1e-12)
+    from rnnlab.errors import UserError
+
+    with pytest.raises(UserError) as error:
+        evaluate_lm(model, np.array([3]), 4, 8)
+    assert str(error.value) == "the evaluation text has fewer than 2 tokens; there is nothing to predict."
+    # 9 tokens, 8 targets: exactly 2 streams of 4 fit for seq_len 4
+    nine = np.random.default_rng(4).integers(0, V, size=9)
+    assert evaluate_lm(model, nine, 4, 4) == pytest.approx(_single_pass(model, nine, 2), rel=1e-12)
+
+
+def test_bf16_reaches_the_autocast():
+    tokens = np.random.default_rng(5).integers(0, V, size=41)
+    model = _model().float()
+    fp32 = evaluate_lm(model, tokens, 2, 5)
+    bf16 = evaluate_lm(model, tokens, 2, 5, bf16=True)
+    assert bf16 != fp32 and bf16 == pytest.approx(fp32, rel=0.05)  # autocast on: close, not equal

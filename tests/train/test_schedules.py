@@ -202,3 +202,53 @@ def test_plateau_starts_clean_and_needs_more_than_1e4():
     schedule.observe(1.0)
     schedule.observe(1.0 - 1e-4)  # exactly 1e-4 better: not an improvement
     assert schedule.factor(0, 0.0) == 0.5 and schedule.best == 1.0
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"name": "lbfgs"}, "optim.name 'lbfgs' is unknown; choose one of sgd, momentum, nesterov, adagrad, "
+                        "rmsprop, adam, adamw."),
+    ({"lr": 0.0}, "optim.lr must be greater than 0 (got 0.0)."),
+    ({"weight_decay": -0.1}, "optim.weight_decay must be ≥ 0 and optim.momentum in [0, 1)."),
+    ({"momentum": 1.0}, "optim.weight_decay must be ≥ 0 and optim.momentum in [0, 1)."),
+    ({"momentum": -0.1}, "optim.weight_decay must be ≥ 0 and optim.momentum in [0, 1)."),
+    ({"beta1": 1.0}, "optim.beta1 and optim.beta2 must be in [0, 1) and optim.eps > 0."),
+    ({"beta2": 1.0}, "optim.beta1 and optim.beta2 must be in [0, 1) and optim.eps > 0."),
+    ({"beta1": -0.5}, "optim.beta1 and optim.beta2 must be in [0, 1) and optim.eps > 0."),
+    ({"eps": 0.0}, "optim.beta1 and optim.beta2 must be in [0, 1) and optim.eps > 0."),
+])
+def test_bad_optimizer_settings_say_which_and_why(values, message):
+    with pytest.raises(UserError) as error:
+        OptimConfig(**values)
+    assert str(error.value) == message
+
+
+def test_optimizer_settings_at_their_edges_are_accepted():
+    OptimConfig(momentum=0.0, beta1=0.0, beta2=0.0, weight_decay=0.0, lr=1e-12)
+    ScheduleConfig(step_size=1, gamma=1.0, min_lr=0.0, k=0.0, warmup=0, patience=0)
+    ScheduleConfig(min_lr=1.0)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"name": "linear"}, "schedule.name 'linear' is unknown; choose one of constant, step, exponential, "
+                         "inverse-time, cosine, plateau."),
+    ({"step_size": 0}, "schedule.warmup and schedule.patience must be ≥ 0, schedule.step_size ≥ 1."),
+    ({"gamma": 1.01}, "schedule.gamma must be in (0, 1], schedule.min_lr in [0, 1], schedule.k ≥ 0."),
+    ({"min_lr": -0.01}, "schedule.gamma must be in (0, 1], schedule.min_lr in [0, 1], schedule.k ≥ 0."),
+])
+def test_bad_schedule_settings_say_which_and_why(values, message):
+    with pytest.raises(UserError) as error:
+        ScheduleConfig(**values)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"])
+def test_every_setting_reaches_the_torch_optimizer(name):
+    config = OptimConfig(name=name, lr=0.02, momentum=0.8, beta1=0.7, beta2=0.95, eps=1e-6, weight_decay=0.01)
+    group = make_optimizer([torch.nn.Parameter(torch.zeros(2))], config).param_groups[0]
+    assert group["lr"] == 0.02 and group["weight_decay"] == 0.01
+    expected = {"momentum": {"momentum": 0.8, "nesterov": False},
+                "nesterov": {"momentum": 0.8, "nesterov": True},
+                "adagrad": {"eps": 1e-6}, "rmsprop": {"eps": 1e-6, "alpha": 0.99, "momentum": 0},
+                "adam": {"betas": (0.7, 0.95), "eps": 1e-6}, "adamw": {"betas": (0.7, 0.95), "eps": 1e-6}}
+    for key, value in expected.get(name, {"momentum": 0}).items():
+        assert group[key] == value, key
