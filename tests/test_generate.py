@@ -648,3 +648,55 @@ def test_itertools_enumeration_agrees_with_brute_force_helper():
     model = HistoryModel(vocab_size=3, seed=5)
     sequences = [tokens for tokens, _ in brute_force(model, 0, 3)]
     assert sorted(sequences) == [list(p) for p in itertools.product(range(3), repeat=3)]
+
+
+# ----- what mutation testing found unguarded -----------------------------------------------------
+
+
+def test_sample_next_applies_top_p():
+    # p = softmax([3, 2.9, 0]): top_p 0.5 keeps token 0 alone (its 0.51 reaches it), so every draw is 0
+    logits = torch.tensor([[3.0, 2.9, 0.0]]).expand(200, 3)
+    drawn = sample_next(logits, top_p=0.5, generator=torch.Generator().manual_seed(0))
+    assert drawn.eq(0).all()
+    assert sample_next(logits, generator=torch.Generator().manual_seed(0)).eq(1).any()  # without it: not
+
+
+def test_generate_and_sample_text_pass_top_k_and_top_p_on():
+    model = BigramModel(torch.tensor([[0.0, 1.0, 0.95, 0.9]] * 4))  # after any token: 1, then 2 and 3 close
+    for option in ({"top_k": 1}, {"top_p": 0.2}):
+        ids = list(generate(model, [0], 50, seed=3, **option))
+        assert set(ids) == {1}, option  # the most likely alone
+        text = "".join(sample_text(model, CharVocab("abcd"), "a", 50, seed=3, **option))
+        assert set(text[1:]) == {"b"}, option
+
+
+def test_very_low_temperature_on_large_logits_stays_finite():
+    logits = torch.tensor([[60.0, 59.0, -60.0]])
+    filtered = filter_logits(logits, temperature=0.01)
+    assert torch.isfinite(filtered[0, :2]).all() and filtered.softmax(-1)[0, 0] == 1.0
+
+
+def test_greedy_scores_are_divided_by_the_length_penalty():
+    model = BigramModel(random_table(5, seed=2))
+    ((plain,),), ((penalised,),) = run_greedy(model, [0], 6), run_greedy(model, [0], 6, length_penalty=0.8)
+    assert penalised[0] == plain[0]
+    assert penalised[1] == pytest.approx(plain[1] / length_penalty_factor(6, 0.8), rel=1e-6)
+
+
+def test_a_row_that_has_stopped_stays_stopped():
+    # sampled rows meet the stop token at different steps; generation ends at the first step by which
+    # every row has produced it (not when all produce it at the same step)
+    model = BigramModel(torch.zeros(3, 3))  # uniform over 3 tokens
+    steps = torch.stack(list(generate(model, [0], 200, seed=5, stop_ids=[2], batch_size=6)))  # (T, B)
+    seen = (steps == 2).cumsum(0) > 0  # (T, B): has row b produced a 2 by step t?
+    first_all = int(seen.all(1).nonzero()[0])
+    assert len(steps) == first_all + 1
+    assert not (steps[-1] == 2).all()  # with this seed the rows did not all stop at the same step
+
+
+def test_a_stop_string_split_over_several_tokens_is_found():
+    model = BigramModel(cycle_table(6, confidence=50.0))  # a b c d e f a b c ...
+    text = "".join(sample_text(model, CharVocab("abcdef"), "a", 40, greedy=True, stop="fab"))
+    assert text == "abcdefab"
+    text = "".join(sample_text(model, CharVocab("abcdef"), "a", 40, greedy=True, stop="cdefa"))
+    assert text == "abcdefa"
