@@ -38,9 +38,12 @@ def test_optimizer_state_splits_into_tensors_and_json_and_joins_back_exactly():
     state = optimizer.state_dict()
     state["state"][1]["n_iter"] = 3  # a non-tensor entry, as L-BFGS keeps
     state["state"][1]["key.with.dots"] = 0.5
+    state["state"][0]["tensor.with.dots"] = torch.ones(2)
+    state["state"][5] = {"only": "scalars"}  # an index with no tensor at all
     tensors, rest = ckpt.split_optimizer_state(state)
-    assert set(tensors) == {f"optim.{i}.{k}" for i in (0, 1) for k in ("step", "exp_avg", "exp_avg_sq")}
-    assert rest["scalars"] == {"1.n_iter": 3, "1.key.with.dots": 0.5}
+    assert set(tensors) == {f"optim.{i}.{k}" for i in (0, 1) for k in ("step", "exp_avg", "exp_avg_sq")} | {
+        "optim.0.tensor.with.dots"}
+    assert rest["scalars"] == {"1.n_iter": 3, "1.key.with.dots": 0.5, "5.only": "scalars"}
     json.dumps(rest)  # the rest is JSON
     joined = ckpt.join_optimizer_state({**tensors, "rng.torch": torch.zeros(1)}, json.loads(json.dumps(rest)))
     assert joined["param_groups"] == json.loads(json.dumps(state["param_groups"]))  # betas: a list
