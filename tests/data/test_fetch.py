@@ -151,7 +151,7 @@ def test_fetch_without_network_says_so_in_one_line(tmp_path, no_pip):
 def test_fetch_unknown_name_lists_known_ones(tmp_path):
     expected = (
         "Unknown dataset 'mnist'; the datasets that can be fetched are: bible-es-en, emoji, fashion-mnist, "
-        "polarity, polarity-weak, ptb-pos-sample, shakespeare (and made: dates, scenes)."
+        "polarity, polarity-weak, ptb-pos-sample, shakespeare (and made: dates, scenes, shapes-vqa)."
     )
     with pytest.raises(UserError) as error:
         fetch("mnist", data_root=tmp_path)

@@ -18,7 +18,7 @@ FETCHED = [
     "ptb-pos-sample",
     "shakespeare",
 ]
-MADE = ["dates", "scenes"]
+MADE = ["dates", "scenes", "shapes-vqa"]
 
 
 def test_names_by_action_and_task():
@@ -26,6 +26,7 @@ def test_names_by_action_and_task():
     assert registry.names("fetch") == FETCHED and registry.names("make") == MADE
     assert registry.names(task="lm") == ["shakespeare"]
     assert registry.names(task="caption") == ["emoji", "scenes"]
+    assert registry.names(task="vqa") == ["shapes-vqa"]
     assert registry.names(task=("classify", "tag")) == ["polarity", "polarity-weak", "ptb-pos-sample"]
     assert registry.get("dates").command == "rnnlab data make dates"
 
@@ -59,7 +60,7 @@ def test_unknown_names_list_the_real_ones(tmp_path):
         registry.fetch("imagenet", tmp_path)
     message = str(error.value)
     assert message.startswith("Unknown dataset 'imagenet'") and all(n in message for n in FETCHED + MADE)
-    with pytest.raises(UserError, match=r"to make; the datasets that can be made are: dates, scenes\."):
+    with pytest.raises(UserError, match=r"can be made are: dates, scenes, shapes-vqa\."):
         registry.make("imagenet", tmp_path)
     with pytest.raises(UserError, match="is fetched, not made; run: rnnlab data fetch shakespeare"):
         registry.make("shakespeare", tmp_path)

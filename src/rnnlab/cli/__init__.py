@@ -21,7 +21,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from . import caption, data, diagnostics, image, lm, runs, text
+from . import caption, data, diagnostics, image, lm, runs, text, vqa
 from .config import Parser
 
 EXAMPLES = """examples:
@@ -33,7 +33,7 @@ EXAMPLES = """examples:
 """
 
 #: the command groups, in the order `rnnlab --help` lists them
-GROUPS = (data, lm, text, image, caption, runs, diagnostics)
+GROUPS = (data, lm, text, image, caption, vqa, runs, diagnostics)
 
 
 def build_parser() -> argparse.ArgumentParser:

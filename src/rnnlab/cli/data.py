@@ -43,9 +43,10 @@ def add_parsers(sub) -> None:
     make.add_argument("name", choices=made,
                       help="; ".join(f"{name}: {registry.get(name).description}" for name in made))
     make.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
-    make.add_argument("--train", type=_positive_int, default=40_000, help="training pairs / scenes")
-    make.add_argument("--val", type=_positive_int, default=1_000, help="scenes: validation scenes")
-    make.add_argument("--test", type=_positive_int, default=2_000, help="scenes: test scenes")
+    make.add_argument("--train", type=_positive_int, default=None,
+                      help="training pairs / scenes / images (default: the dataset's own, e.g. 40000 scenes)")
+    make.add_argument("--val", type=_positive_int, default=None, help="validation scenes / images")
+    make.add_argument("--test", type=_positive_int, default=None, help="test scenes / images")
     make.add_argument("--force", action="store_true", help="make it again even if it exists")
     make.set_defaults(func=cmd_make)
 
@@ -59,6 +60,7 @@ def cmd_fetch(args) -> int:
 def cmd_make(args) -> int:
     # Each dataset takes only the flags named in its registry entry (dates has no --val/--test).
     options = {option: getattr(args, option) for option in registry.get(args.name).options}
+    options = {k: v for k, v in options.items() if v is not None}  # None: the dataset's own default
     folder = registry.make(args.name, **options)
     print(f"{args.name}: ready in {folder} (use --data {args.name})")
     return 0

@@ -23,8 +23,8 @@ from rnnlab.data.paths import data_root as resolve_data_root
 from rnnlab.errors import UserError
 
 ACTIONS = ("fetch", "make")
-#: what ``--data NAME`` feeds: rnnlab train lm | classify | tag | seq2seq | image | caption
-TASKS = ("lm", "classify", "tag", "seq2seq", "image", "caption")
+#: what ``--data NAME`` feeds: rnnlab train lm | classify | tag | seq2seq | image | caption | vqa
+TASKS = ("lm", "classify", "tag", "seq2seq", "image", "caption", "vqa")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,14 @@ DATASETS: dict[str, Dataset] = {
             "caption",
             "Fashion-MNIST composites with captions and boxes (caption)",
             "rnnlab.data.captions.scenes:make_scenes",
+            (*_MAKE_OPTIONS, "val", "test"),
+        ),
+        Dataset(
+            "shapes-vqa",
+            "make",
+            "vqa",
+            "6 coloured shapes on 64×64 RGB, 8 question families, held-out phrasings (vqa)",
+            "rnnlab.data.vqa.shapes:make_shapes_vqa",
             (*_MAKE_OPTIONS, "val", "test"),
         ),
     )

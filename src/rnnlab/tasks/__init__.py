@@ -46,6 +46,7 @@ TASKS: dict[str, TaskEntry] = {
     "tag": TaskEntry("text", "load_task_run", "evaluate_run", "a tag per word"),
     "seq2seq": TaskEntry("text", "load_task_run", "evaluate_run", "sequence to sequence with attention"),
     "caption": TaskEntry("caption", "load_caption_run", "evaluate_run", "image -> caption"),
+    "vqa": TaskEntry("vqa", "load_vqa_run", "evaluate_run", "(image, question) -> answer"),
 }
 
 
@@ -82,7 +83,7 @@ def load_run(run: str | Path, which: str = "best") -> LoadedRun:
     if name == "image":
         model, document = loader(run, which)
         return LoadedRun(name, model, document)
-    if name == "caption":
+    if name in ("caption", "vqa"):
         task, model, document = loader(run, which)
     else:
         task, model, document = loader(run, which, task=name)
